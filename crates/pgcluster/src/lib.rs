@@ -1,0 +1,68 @@
+//! A project-owned PostgreSQL 15 cluster, and the schema steps that make a
+//! plain PostgreSQL look like a Supabase database.
+//!
+//! Used by `localbase` (a persistent cluster under `.localbase/`) and by every
+//! test suite (a throwaway cluster in a temp dir, or `DATABASE_URL`).
+
+mod binaries;
+mod cluster;
+pub mod migrations;
+pub mod sql_split;
+pub mod testing;
+
+pub use binaries::pg_bin_dir;
+pub use cluster::{Cluster, ClusterOptions};
+
+/// Supabase's standard roles, schemas and publication, idempotent.
+/// Real Supabase projects already have all of it; only local databases run it.
+pub const BOOTSTRAP_SQL: &str = include_str!("../../../supabase/bootstrap.sql");
+
+/// Applies [`BOOTSTRAP_SQL`] to the database at `url`.
+pub fn bootstrap(url: &str) -> anyhow::Result<()> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute(BOOTSTRAP_SQL)?;
+    Ok(())
+}
+
+/// Creates database `name` on the server at `admin_url` (which must point at an
+/// existing database such as `postgres`) and returns the new database's URL.
+pub fn create_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database name {name:?} must be alphanumeric"
+    );
+    let mut client = postgres::Client::connect(admin_url, postgres::NoTls)?;
+    client.batch_execute(&format!("create database \"{name}\""))?;
+    Ok(replace_database(admin_url, name))
+}
+
+/// Returns `url` with its database name replaced by `name`.
+pub fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn replacing_the_database_keeps_host_and_query() {
+        assert_eq!(
+            replace_database("postgres://u@h:5/a?sslmode=disable", "b"),
+            "postgres://u@h:5/b?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://u@h:5", "b"), "postgres://u@h:5/b");
+    }
+}

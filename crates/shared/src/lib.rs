@@ -1,0 +1,1 @@
+//! Domain types and normalization shared by the ingest service and the web app.
