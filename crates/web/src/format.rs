@@ -1,0 +1,363 @@
+//! Time and number formatting for the UI, without a date library: the
+//! server's RFC 3339 text becomes epoch milliseconds, and local days are
+//! computed with the fixed offset of `settings.time_zone`.
+
+/// Milliseconds in a minute.
+const MINUTE_MS: i64 = 60_000;
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Days since 1970-01-01 for a civil date (proleptic Gregorian).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date `(year, month, day)` of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn digits(s: &str) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses `YYYY-MM-DD[T ]HH:MM[:SS[.frac]][Z|±HH[:MM]]` into epoch milliseconds.
+/// Text without an offset is taken as UTC. Returns `None` for anything else.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.len() < 16 || !text.is_char_boundary(10) || !text.is_char_boundary(11) {
+        return None;
+    }
+    let (date, rest) = (&text[..10], &text[11..]);
+    if !matches!(text.as_bytes()[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let mut parts = date.split('-');
+    let year = digits(parts.next()?)?;
+    let month = u32::try_from(digits(parts.next()?)?).ok()?;
+    let day = u32::try_from(digits(parts.next()?)?).ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Split the clock from the offset.
+    let offset_at = rest.find(['Z', 'z', '+', '-']);
+    let (clock, offset) = match offset_at {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (hms, frac) = match clock.split_once('.') {
+        Some((hms, frac)) => (hms, frac),
+        None => (clock, ""),
+    };
+    let mut hms = hms.split(':');
+    let hour = digits(hms.next()?)?;
+    let minute = digits(hms.next()?)?;
+    let second = match hms.next() {
+        Some(s) => digits(s)?,
+        None => 0,
+    };
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let millis = if frac.is_empty() {
+        0
+    } else {
+        let head: String = frac.chars().take(3).collect();
+        let value = digits(&head)?;
+        if !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        value * 10_i64.pow(3 - head.len() as u32)
+    };
+    let offset_minutes = match offset {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let body = offset[1..].replace(':', "");
+            let (h, m) = match body.len() {
+                2 => (digits(&body)?, 0),
+                4 => (digits(&body[..2])?, digits(&body[2..])?),
+                _ => return None,
+            };
+            sign * (h * 60 + m)
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute - offset_minutes) * MINUTE_MS + second * 1000 + millis)
+}
+
+/// Formats epoch milliseconds as UTC RFC 3339 (`2026-11-25T18:30:00.000Z`), for PostgREST filters.
+pub fn to_iso_utc(ms: i64) -> String {
+    let days = ms.div_euclid(DAY_MS);
+    let rem = ms.rem_euclid(DAY_MS);
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+/// The fixed UTC offset, in minutes, of the time zones a team is likely to
+/// configure. Zones with daylight saving are not listed; callers fall back
+/// to the browser's offset for them.
+pub fn zone_offset_minutes(zone: &str) -> Option<i32> {
+    Some(match zone {
+        "Asia/Kolkata" | "Asia/Calcutta" | "IST" => 330,
+        "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "Z" => 0,
+        "Asia/Dubai" => 240,
+        "Asia/Karachi" => 300,
+        "Asia/Kathmandu" => 345,
+        "Asia/Dhaka" => 360,
+        "Asia/Singapore" | "Asia/Kuala_Lumpur" | "Asia/Manila" | "Asia/Shanghai" => 480,
+        "Asia/Tokyo" => 540,
+        _ => return None,
+    })
+}
+
+/// The local day containing `now_ms`: its start in epoch milliseconds and its `YYYY-MM-DD` text.
+pub fn local_day(now_ms: i64, offset_minutes: i32) -> (i64, String) {
+    let offset_ms = i64::from(offset_minutes) * MINUTE_MS;
+    let days = (now_ms + offset_ms).div_euclid(DAY_MS);
+    let (y, m, d) = civil_from_days(days);
+    (days * DAY_MS - offset_ms, format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// The start, in epoch milliseconds, of a local `YYYY-MM-DD` day.
+pub fn local_date_start(date: &str, offset_minutes: i32) -> Option<i64> {
+    let mut parts = date.trim().split('-');
+    let year = digits(parts.next()?)?;
+    let month = u32::try_from(digits(parts.next()?)?).ok()?;
+    let day = u32::try_from(digits(parts.next()?)?).ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * DAY_MS - i64::from(offset_minutes) * MINUTE_MS)
+}
+
+/// The local hour (0–23) of an instant.
+pub fn local_hour(ms: i64, offset_minutes: i32) -> u32 {
+    ((ms + i64::from(offset_minutes) * MINUTE_MS).rem_euclid(DAY_MS) / 3_600_000) as u32
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// `25 Nov, 17:05` in local time.
+pub fn local_datetime(ms: i64, offset_minutes: i32) -> String {
+    let local = ms + i64::from(offset_minutes) * MINUTE_MS;
+    let (_, m, d) = civil_from_days(local.div_euclid(DAY_MS));
+    let rem = local.rem_euclid(DAY_MS);
+    format!("{d} {}, {:02}:{:02}", MONTHS[(m - 1) as usize], rem / 3_600_000, rem / 60_000 % 60)
+}
+
+/// `17:05:09` in local time.
+pub fn local_time(ms: i64, offset_minutes: i32) -> String {
+    let rem = (ms + i64::from(offset_minutes) * MINUTE_MS).rem_euclid(DAY_MS);
+    format!("{:02}:{:02}:{:02}", rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60)
+}
+
+/// Server text shown as local date and time, or the text itself when it does not parse.
+pub fn display_timestamp(text: &str, offset_minutes: i32) -> String {
+    match parse_timestamp(text) {
+        Some(ms) => local_datetime(ms, offset_minutes),
+        None => text.to_owned(),
+    }
+}
+
+/// The value for an `<input type="datetime-local">` (`2026-11-25T17:05`).
+pub fn datetime_local_value(ms: i64, offset_minutes: i32) -> String {
+    let local = ms + i64::from(offset_minutes) * MINUTE_MS;
+    let (y, m, d) = civil_from_days(local.div_euclid(DAY_MS));
+    let rem = local.rem_euclid(DAY_MS);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}", rem / 3_600_000, rem / 60_000 % 60)
+}
+
+/// Parses a `datetime-local` value in the given offset into epoch milliseconds.
+pub fn parse_datetime_local(value: &str, offset_minutes: i32) -> Option<i64> {
+    let utc = parse_timestamp(value.trim())?;
+    if value.trim().len() > 19 {
+        return None; // an explicit offset is not a datetime-local value
+    }
+    Some(utc - i64::from(offset_minutes) * MINUTE_MS)
+}
+
+fn hours_minutes(ms: i64) -> String {
+    let minutes = ms / MINUTE_MS;
+    if minutes >= 60 * 24 {
+        format!("{}d {}h", minutes / (60 * 24), minutes / 60 % 24)
+    } else if minutes >= 60 {
+        format!("{}h {:02}m", minutes / 60, minutes % 60)
+    } else if minutes >= 1 {
+        format!("{minutes}m")
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+/// An SLA countdown: `1h 05m left`, `45s left`, or `overdue 12m`.
+pub fn countdown(remaining_ms: i64) -> String {
+    if remaining_ms >= 0 {
+        format!("{} left", hours_minutes(remaining_ms))
+    } else {
+        format!("overdue {}", hours_minutes(-remaining_ms))
+    }
+}
+
+/// How long ago: `just now`, `4m ago`, `3h ago`, `2d ago`.
+pub fn relative(now_ms: i64, then_ms: i64) -> String {
+    let ago = now_ms - then_ms;
+    if ago < 45_000 {
+        "just now".to_owned()
+    } else if ago < 3_600_000 {
+        format!("{}m ago", (ago + 30_000) / MINUTE_MS)
+    } else if ago < DAY_MS {
+        format!("{}h ago", ago / 3_600_000)
+    } else {
+        format!("{}d ago", ago / DAY_MS)
+    }
+}
+
+/// `12.5%`, or `–` when nothing was received.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "–".to_owned();
+    }
+    let tenths = (part * 1000 + whole / 2) / whole;
+    if tenths % 10 == 0 {
+        format!("{}%", tenths / 10)
+    } else {
+        format!("{}.{}%", tenths / 10, tenths % 10)
+    }
+}
+
+/// A readable phone number: `+91 98765 43210` for Indian mobiles, else as stored.
+pub fn phone(e164: &str) -> String {
+    match e164.strip_prefix("+91") {
+        Some(rest) if rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("+91 {} {}", &rest[..5], &rest[5..])
+        }
+        _ => e164.to_owned(),
+    }
+}
+
+/// A `tel:` link target holding only `+` and digits.
+pub fn tel_href(phone: &str) -> String {
+    let cleaned: String = phone
+        .chars()
+        .enumerate()
+        .filter(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '+'))
+        .map(|(_, c)| c)
+        .collect();
+    format!("tel:{cleaned}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgrest_timestamps_with_microseconds_and_offsets_parse() {
+        let a = parse_timestamp("2026-11-25T17:16:31.123456+00:00").unwrap();
+        let b = parse_timestamp("2026-11-25T22:46:31.123+05:30").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(to_iso_utc(a), "2026-11-25T17:16:31.123Z");
+    }
+
+    #[test]
+    fn timestamps_without_an_offset_are_utc_and_a_space_separator_works() {
+        assert_eq!(parse_timestamp("1970-01-01 00:01:00"), Some(60_000));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_timestamp("1969-12-31T23:59:59-00:00"), Some(-1000));
+    }
+
+    #[test]
+    fn garbage_timestamps_are_none_instead_of_a_panic() {
+        for text in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-25T25:00:00Z", "2026-11-25X10:00", "२०२६-११-२५T10:00:00Z", "2026-11-25T10:00:00+5"] {
+            assert_eq!(parse_timestamp(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_local_day_in_india_starts_at_18_30_utc_the_day_before() {
+        let now = parse_timestamp("2026-11-25T19:00:00Z").unwrap();
+        let (start, date) = local_day(now, 330);
+        assert_eq!(date, "2026-11-26");
+        assert_eq!(to_iso_utc(start), "2026-11-25T18:30:00.000Z");
+        assert_eq!(local_date_start("2026-11-26", 330), Some(start));
+        assert_eq!(local_hour(now, 330), 0);
+    }
+
+    #[test]
+    fn local_date_start_refuses_malformed_dates() {
+        assert_eq!(local_date_start("2026-11", 0), None);
+        assert_eq!(local_date_start("2026-11-25-1", 0), None);
+        assert_eq!(local_date_start("abc", 0), None);
+    }
+
+    #[test]
+    fn datetime_local_values_round_trip_in_the_team_zone() {
+        let ms = parse_timestamp("2026-11-25T04:30:00Z").unwrap();
+        assert_eq!(datetime_local_value(ms, 330), "2026-11-25T10:00");
+        assert_eq!(parse_datetime_local("2026-11-25T10:00", 330), Some(ms));
+        assert_eq!(parse_datetime_local("soon", 330), None);
+    }
+
+    #[test]
+    fn countdowns_read_naturally_before_and_after_the_deadline() {
+        assert_eq!(countdown(65 * 60_000), "1h 05m left");
+        assert_eq!(countdown(45_000), "45s left");
+        assert_eq!(countdown(-12 * 60_000 - 5_000), "overdue 12m");
+        assert_eq!(countdown(3 * DAY_MS + 2 * 3_600_000), "3d 2h left");
+    }
+
+    #[test]
+    fn relative_times_round_to_the_nearest_unit() {
+        assert_eq!(relative(100_000, 90_000), "just now");
+        assert_eq!(relative(10 * 60_000, 0), "10m ago");
+        assert_eq!(relative(5 * 3_600_000, 0), "5h ago");
+        assert_eq!(relative(3 * DAY_MS, 0), "3d ago");
+    }
+
+    #[test]
+    fn percentages_show_one_decimal_only_when_needed() {
+        assert_eq!(percent(1, 8), "12.5%");
+        assert_eq!(percent(1, 4), "25%");
+        assert_eq!(percent(0, 0), "–");
+    }
+
+    #[test]
+    fn indian_mobiles_are_grouped_and_tel_links_hold_only_digits() {
+        assert_eq!(phone("+919876543210"), "+91 98765 43210");
+        assert_eq!(phone("+14155550100"), "+14155550100");
+        assert_eq!(tel_href("+91 98765-43210"), "tel:+919876543210");
+    }
+
+    #[test]
+    fn local_datetimes_use_short_month_names() {
+        let ms = parse_timestamp("2026-01-05T00:00:00Z").unwrap();
+        assert_eq!(local_datetime(ms, 330), "5 Jan, 05:30");
+        assert_eq!(local_time(ms, 330), "05:30:00");
+        assert_eq!(display_timestamp("nope", 0), "nope");
+    }
+
+    #[test]
+    fn known_zones_have_fixed_offsets() {
+        assert_eq!(zone_offset_minutes("Asia/Kolkata"), Some(330));
+        assert_eq!(zone_offset_minutes("Europe/London"), None);
+    }
+}

@@ -1,0 +1,143 @@
+//! The signed-in session (GoTrue's token response) and the messages shown
+//! when Auth or PostgREST refuse a request.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Refresh this many seconds before the access token expires.
+pub const REFRESH_MARGIN_SECS: i64 = 90;
+
+/// The signed-in user.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionUser {
+    pub id: String,
+    pub email: Option<String>,
+}
+
+/// What is kept in localStorage between visits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub user: SessionUser,
+}
+
+impl Session {
+    /// Reads a `/auth/v1/token` response; `now_secs` fills in `expires_at` when only `expires_in` is sent.
+    pub fn from_token_response(body: &Value, now_secs: i64) -> Option<Session> {
+        let access_token = body.get("access_token")?.as_str()?.to_owned();
+        let refresh_token = body.get("refresh_token")?.as_str()?.to_owned();
+        let expires_at = body
+            .get("expires_at")
+            .and_then(Value::as_i64)
+            .or_else(|| body.get("expires_in").and_then(Value::as_i64).map(|s| now_secs + s))
+            .unwrap_or(now_secs + 3600);
+        let user: SessionUser = body.get("user").cloned().and_then(|u| serde_json::from_value(u).ok())?;
+        if access_token.is_empty() || user.id.is_empty() {
+            return None;
+        }
+        Some(Session { access_token, refresh_token, expires_at, user })
+    }
+
+    /// Whether to refresh now.
+    pub fn needs_refresh(&self, now_secs: i64) -> bool {
+        self.expires_at - now_secs <= REFRESH_MARGIN_SECS
+    }
+
+    /// Whether the access token is already unusable.
+    pub fn expired(&self, now_secs: i64) -> bool {
+        self.expires_at <= now_secs
+    }
+}
+
+/// A sign-in failure in words.
+pub fn auth_error_message(status: u16, body: &str) -> String {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let code = value
+        .get("code")
+        .or_else(|| value.get("error_code"))
+        .or_else(|| value.get("error"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match (status, code) {
+        (_, "invalid_credentials" | "invalid_grant") => "Wrong email or password.".to_owned(),
+        (_, "email_not_confirmed") => "This email address has not been confirmed yet.".to_owned(),
+        (429, _) | (_, "over_request_rate_limit") => "Too many attempts. Wait a minute and try again.".to_owned(),
+        (500.., _) => format!("The sign-in service is having trouble (HTTP {status}). Try again shortly."),
+        _ => {
+            let detail = value
+                .get("msg")
+                .or_else(|| value.get("message"))
+                .or_else(|| value.get("error_description"))
+                .and_then(Value::as_str);
+            match detail {
+                Some(detail) => format!("Sign-in failed: {detail}"),
+                None => format!("Sign-in failed (HTTP {status})."),
+            }
+        }
+    }
+}
+
+/// A PostgREST failure in words.
+pub fn api_error_message(status: u16, body: &str) -> String {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let message = value.get("message").and_then(Value::as_str).unwrap_or_default();
+    match status {
+        401 => "Your session has expired. Sign in again.".to_owned(),
+        403 => "You don't have permission to do that.".to_owned(),
+        404 => format!("Not found{}", if message.is_empty() { ".".to_owned() } else { format!(": {message}") }),
+        409 => format!("That conflicts with existing data{}", if message.is_empty() { ".".to_owned() } else { format!(": {message}") }),
+        400 | 422 if !message.is_empty() => message.to_owned(),
+        500.. => format!("The server had a problem (HTTP {status}). Try again."),
+        _ if !message.is_empty() => format!("{message} (HTTP {status})"),
+        _ => format!("The request failed (HTTP {status})."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_token_response_becomes_a_session() {
+        let body = json!({"access_token": "a", "refresh_token": "r", "expires_in": 3600,
+            "user": {"id": "u1", "email": "x@y.z", "aud": "authenticated"}});
+        let session = Session::from_token_response(&body, 1000).unwrap();
+        assert_eq!(session.expires_at, 4600);
+        assert_eq!(session.user.email.as_deref(), Some("x@y.z"));
+    }
+
+    #[test]
+    fn a_token_response_without_a_user_is_refused() {
+        assert!(Session::from_token_response(&json!({"access_token": "a", "refresh_token": "r"}), 0).is_none());
+        assert!(Session::from_token_response(&json!("nope"), 0).is_none());
+    }
+
+    #[test]
+    fn the_session_refreshes_shortly_before_it_expires() {
+        let session = Session { access_token: "a".into(), refresh_token: "r".into(), expires_at: 1000, user: SessionUser::default() };
+        assert!(!session.needs_refresh(1000 - REFRESH_MARGIN_SECS - 1));
+        assert!(session.needs_refresh(1000 - REFRESH_MARGIN_SECS));
+        assert!(session.expired(1000));
+    }
+
+    #[test]
+    fn wrong_credentials_read_as_a_plain_sentence() {
+        let body = r#"{"code":"invalid_credentials","message":"Invalid login credentials"}"#;
+        assert_eq!(auth_error_message(400, body), "Wrong email or password.");
+        assert!(auth_error_message(502, "<html>").contains("HTTP 502"));
+    }
+
+    #[test]
+    fn postgrest_errors_keep_the_server_message_for_bad_input() {
+        let body = r#"{"code":"P0001","message":"caller 9 is not active","details":null,"hint":null}"#;
+        assert_eq!(api_error_message(400, body), "caller 9 is not active");
+        assert_eq!(api_error_message(403, body), "You don't have permission to do that.");
+        assert_eq!(api_error_message(503, ""), "The server had a problem (HTTP 503). Try again.");
+        assert_eq!(api_error_message(418, ""), "The request failed (HTTP 418).");
+    }
+}
