@@ -1,0 +1,115 @@
+-- The routing decision: which caller gets a lead, and the lock that makes
+-- every decision see every decision before it.
+--
+-- LOCKING DESIGN (see docs/engine.md for the full argument)
+--
+-- Every write to assignment state -- caller_daily_loads, callers
+-- (including last_assigned_at and eligibility), and the caller of a lead --
+-- happens inside a transaction that first takes ONE transaction-scoped
+-- advisory lock, engine.lock_assignments(), and keeps it until commit.
+-- The candidate query runs as a later statement than the lock. Under Read
+-- Committed each statement takes a fresh snapshot, and the previous holder
+-- released the lock only after its commit became visible, so the snapshot
+-- contains every earlier decision. No decision reads a stale load, and
+-- no `SELECT ... ORDER BY ... LIMIT 1 FOR UPDATE` is involved: the trap where
+-- a waiting FOR UPDATE re-checks its WHERE on one changed row (and returns
+-- nothing, or a choice the new loads no longer support) cannot happen.
+--
+-- Lock order, everywhere: phone locks (ascending key) -> the assignment lock
+-- -> row locks. Writes to `callers` take the assignment lock in a BEFORE
+-- STATEMENT trigger, before their row locks, so an admin editing a caller
+-- cannot deadlock with an ingest that updates the same caller's
+-- last_assigned_at.
+
+/** The single assignment lock; held until the end of the transaction. */
+create or replace function engine.lock_assignments() returns void
+language sql volatile
+set search_path = ''
+as $$
+  -- key space 0x424C4F43 ('BLOC'), object 1: the assignment lock
+  select pg_catalog.pg_advisory_xact_lock(1112297283, 1)
+$$;
+
+/** Serializes leads with one phone, so two concurrent requests with that
+    phone yield exactly one lead: the second waits for the first to commit,
+    then (new statement, new snapshot) finds it as a duplicate. Different
+    phones colliding on the 32-bit hash merely wait for each other. */
+create or replace function engine.lock_phone(phone text) returns void
+language sql volatile
+set search_path = ''
+as $$
+  select pg_catalog.pg_advisory_xact_lock(1112297284, pg_catalog.hashtext(phone))
+$$;
+
+/** The routing rule. Must be called with engine.lock_assignments() already
+    held, from a later statement, so its snapshot includes every decision.
+
+    Eligible: active, not paused at `moment`, and not `exclude`.
+      tier 1  state match: `state` in assigned_states and under today's limit;
+              callers speaking `language` come first (strict preference).
+      tier 2  any eligible caller under today's limit.
+      tier 4  overflow: everyone eligible is at its limit.
+    Within tiers 1 and 2: lowest assigned_today / weight, then least
+    recently assigned (never assigned first), then lowest id. In tier 4:
+    fewest assigned_today, then least recently assigned, then lowest id.
+    No row when nobody is eligible. */
+create or replace function engine.choose_caller(
+  state text, language text, exclude bigint, moment timestamptz, day date,
+  out caller_id bigint, out caller_name text, out tier int, out candidates jsonb
+)
+language sql volatile
+set search_path = ''
+as $$
+  with eligible as (
+    select c.id, c.name, c.assigned_states, c.languages, c.daily_lead_limit, c.weight,
+           c.last_assigned_at, coalesce(l.assigned, 0) as assigned_today
+    from public.callers c
+    left join public.caller_daily_loads l on l.caller_id = c.id and l.day = choose_caller.day
+    where c.active
+      and (c.paused_until is null or c.paused_until <= choose_caller.moment)
+      and c.id is distinct from choose_caller.exclude
+  ),
+  ranked as (
+    select e.*,
+           case
+             when e.assigned_today >= e.daily_lead_limit then 4
+             when choose_caller.state is not null and choose_caller.state = any (e.assigned_states) then 1
+             else 2
+           end as tier
+    from eligible e
+  )
+  select r.id, r.name, r.tier,
+         pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'caller_id', r.id, 'name', r.name, 'assigned_today', r.assigned_today,
+           'daily_lead_limit', r.daily_lead_limit, 'weight', r.weight))
+           over (order by r.id rows between unbounded preceding and unbounded following)
+  from ranked r
+  order by r.tier,
+           (r.tier = 1 and choose_caller.language is not null and choose_caller.language = any (r.languages)) desc,
+           case when r.tier = 4 then r.assigned_today::numeric else r.assigned_today::numeric / r.weight end,
+           r.last_assigned_at nulls first,
+           r.id
+  limit 1
+$$;
+
+/** Books one assignment to `caller_id` on `day`: the daily load and
+    last_assigned_at. Caller must hold the assignment lock. */
+create or replace function engine.book(caller_id bigint, day date, moment timestamptz) returns void
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+  insert into public.caller_daily_loads as l (caller_id, day, assigned)
+  values (book.caller_id, book.day, 1)
+  on conflict on constraint caller_daily_loads_pkey do update set assigned = l.assigned + 1;
+  update public.callers c set last_assigned_at = book.moment where c.id = book.caller_id;
+end
+$$;
+
+/** The log reason for a routing tier. */
+create or replace function engine.tier_reason(tier int) returns text
+language sql immutable
+set search_path = ''
+as $$
+  select case tier when 1 then 'state_match' when 2 then 'global' when 4 then 'overflow' end
+$$;
