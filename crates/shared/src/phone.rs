@@ -1,1 +1,163 @@
-//! (to be written)
+//! Phone numbers to E.164, with the `phonenumber` crate (libphonenumber's
+//! metadata). Behind the `phone` feature: the metadata is large and the web
+//! app does not need it.
+//!
+//! With the default region `IN`, `+91 98765-43210`, `098765 43210`,
+//! `9876543210`, `91 9876543210` and `0091 98765 43210` are all `+919876543210`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::country::Id;
+use phonenumber::Mode;
+
+/// The region assumed for numbers written without a country code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneRegion(Id);
+
+impl PhoneRegion {
+    /// India, the default.
+    pub const IN: PhoneRegion = PhoneRegion(Id::IN);
+
+    /// The two-letter CLDR region code, e.g. `IN`.
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+impl Default for PhoneRegion {
+    fn default() -> Self {
+        PhoneRegion::IN
+    }
+}
+
+impl FromStr for PhoneRegion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let code = s.trim().to_ascii_uppercase();
+        if code.len() != 2 {
+            return Err(format!("{s:?} is not a two-letter region code such as IN"));
+        }
+        Id::from_str(&code)
+            .map(PhoneRegion)
+            .map_err(|_| format!("{s:?} is not a known region code"))
+    }
+}
+
+impl fmt::Display for PhoneRegion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Why a phone number was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneError {
+    /// Not a phone number at all (letters, too short, too long).
+    Unparseable,
+    /// Parsed, but no such number exists in the numbering plan.
+    Invalid,
+}
+
+impl fmt::Display for PhoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhoneError::Unparseable => f.write_str("is not a phone number"),
+            PhoneError::Invalid => f.write_str("is not a valid phone number"),
+        }
+    }
+}
+
+impl std::error::Error for PhoneError {}
+
+/// Normalizes `input` to E.164 (`+919876543210`).
+///
+/// A number without `+` is read in `region`. When that reading is invalid but
+/// the digits start with the region's own country code (`91 9876543210`, as
+/// spreadsheets drop the `+`), it is read as international; other country
+/// codes need their `+` (or `00`), so `98…` is never taken for Iran.
+pub fn normalize(input: &str, region: PhoneRegion) -> Result<String, PhoneError> {
+    let input = input.trim();
+    if input.is_empty() || input.chars().any(|c| c.is_alphabetic()) {
+        return Err(PhoneError::Unparseable);
+    }
+    let first = phonenumber::parse(Some(region.0), input);
+    if let Ok(number) = &first {
+        if phonenumber::is_valid(number) {
+            return Ok(number.format().mode(Mode::E164).to_string());
+        }
+    }
+    if !input.starts_with('+') {
+        let digits: String = input.chars().filter(char::is_ascii_digit).collect();
+        let digits = digits.trim_start_matches('0');
+        let country_code = phonenumber::metadata::DATABASE
+            .by_id(region.code())
+            .map(|m| m.country_code().to_string());
+        if country_code.is_some_and(|cc| digits.starts_with(&cc)) {
+            if let Ok(number) = phonenumber::parse(None, format!("+{digits}")) {
+                if phonenumber::is_valid(&number) {
+                    return Ok(number.format().mode(Mode::E164).to_string());
+                }
+            }
+        }
+    }
+    match first {
+        Ok(_) => Err(PhoneError::Invalid),
+        Err(_) => Err(PhoneError::Unparseable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_common_indian_spellings_are_one_e164_number() {
+        for input in [
+            "+91 98765-43210",
+            "098765 43210",
+            "9876543210",
+            "91 9876543210",
+            "919876543210",
+            "+919876543210",
+            "0091 98765 43210",
+            " (+91) 98765 43210 ",
+        ] {
+            assert_eq!(normalize(input, PhoneRegion::IN).as_deref(), Ok("+919876543210"), "{input}");
+        }
+    }
+
+    #[test]
+    fn a_number_with_a_foreign_country_code_keeps_it() {
+        assert_eq!(normalize("+1 650-253-0000", PhoneRegion::IN).as_deref(), Ok("+16502530000"));
+        assert_eq!(normalize("+44 20 7946 0958", PhoneRegion::IN).as_deref(), Ok("+442079460958"));
+    }
+
+    #[test]
+    fn the_default_region_reads_national_numbers() {
+        let us: PhoneRegion = "us".parse().unwrap();
+        assert_eq!(normalize("(650) 253-0000", us).as_deref(), Ok("+16502530000"));
+    }
+
+    #[test]
+    fn words_and_fragments_are_refused() {
+        assert!(normalize("call me", PhoneRegion::IN).is_err());
+        assert!(normalize("12", PhoneRegion::IN).is_err());
+        assert!(normalize("", PhoneRegion::IN).is_err());
+    }
+
+    #[test]
+    fn a_number_that_cannot_exist_is_invalid() {
+        assert_eq!(normalize("98765", PhoneRegion::IN), Err(PhoneError::Invalid));
+        assert_eq!(normalize("987654321012", PhoneRegion::IN), Err(PhoneError::Invalid));
+        assert!(normalize("0000000000", PhoneRegion::IN).is_err());
+    }
+
+    #[test]
+    fn region_codes_are_parsed_case_insensitively_and_checked() {
+        assert_eq!("in".parse::<PhoneRegion>(), Ok(PhoneRegion::IN));
+        assert!("XX".parse::<PhoneRegion>().is_err());
+        assert!("India".parse::<PhoneRegion>().is_err());
+    }
+}
