@@ -31,7 +31,7 @@ pub const ADMIN: DemoUser =
 
 const CALLERS: &[DemoCaller] = &[
     caller("priya@bloc.local", "Priya Sharma", &["MH", "GJ"], &["hi", "mr", "en"], 30, 2),
-    caller("arjun@bloc.local", "Arjun Reddy", &["KA", "TG", "AP"], &["te", "kn", "en"], 25, 1),
+    caller("arjun@bloc.local", "Arjun Reddy", &["KA", "TS", "AP"], &["te", "kn", "en"], 25, 1),
     caller("kavya@bloc.local", "Kavya Iyer", &["TN", "KL", "PY"], &["ta", "ml", "en"], 20, 1),
     caller("rohit@bloc.local", "Rohit Verma", &["DL", "UP", "HR"], &["hi", "en"], 40, 2),
     caller("ananya@bloc.local", "Ananya Ghosh", &["WB", "OD", "AS"], &["bn", "or", "hi"], 15, 1),
