@@ -1,55 +1,69 @@
 //! Dashboard arithmetic: today's figures, leads per hour and the chart's geometry.
 
-use bloc_shared::records::{Lead, LeadStatus};
+use serde::Deserialize;
 
 use crate::format;
 
-/// Today's figures on the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TodayFigures {
-    /// Leads created today.
+/// One caller's load today (`dashboard_today().per_caller`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct CallerLoad {
+    pub caller_id: i64,
+    pub name: String,
+    pub active: bool,
+    pub paused: bool,
+    pub assigned_today: i32,
+    pub daily_lead_limit: i32,
+    pub weight: i32,
+}
+
+/// Leads created in one local hour (`dashboard_today().leads_per_hour`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct HourCount {
+    pub hour: u32,
+    pub leads: u32,
+}
+
+/// Today's figures, as `dashboard_today()` returns them (see its SQL comment).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DashboardToday {
+    /// Local `YYYY-MM-DD`.
+    pub day: String,
+    pub time_zone: String,
     pub received: u64,
-    /// Of those, leads that went to a caller.
     pub assigned: u64,
-    /// Leads that got a duplicate submission today.
     pub duplicates: u64,
-    /// Assignments today made by overflow.
     pub overflow: u64,
-    /// Leads created today that have no caller.
+    /// The backlog now.
     pub unassigned: u64,
-    /// Leads created today that are converted.
     pub converted: u64,
+    /// Converted over received, 0–1; `None` when nothing was received.
+    pub conversion_rate: Option<f64>,
+    pub per_caller: Vec<CallerLoad>,
+    pub leads_per_hour: Vec<HourCount>,
 }
 
-impl TodayFigures {
-    /// Counts from today's leads (any columns beyond `caller_id`, `status` are ignored).
-    pub fn from_leads(today: &[Lead], duplicates: u64, overflow: u64) -> TodayFigures {
-        TodayFigures {
-            received: today.len() as u64,
-            assigned: today.iter().filter(|l| l.caller_id.is_some()).count() as u64,
-            unassigned: today.iter().filter(|l| l.caller_id.is_none()).count() as u64,
-            converted: today.iter().filter(|l| l.status == LeadStatus::Converted).count() as u64,
-            duplicates,
-            overflow,
+impl DashboardToday {
+    /// Leads per local hour, 0–23; out-of-range hours are ignored.
+    pub fn hourly(&self) -> [u32; 24] {
+        let mut counts = [0u32; 24];
+        for entry in &self.leads_per_hour {
+            if let Some(slot) = counts.get_mut(entry.hour as usize) {
+                *slot = slot.saturating_add(entry.leads);
+            }
         }
+        counts
     }
 
-    /// Converted over received.
-    pub fn conversion_rate(&self) -> String {
-        format::percent(self.converted, self.received)
-    }
-}
-
-/// Leads per local hour of the day.
-pub fn hourly_counts(today: &[Lead], offset_minutes: i32) -> [u32; 24] {
-    let mut counts = [0u32; 24];
-    for lead in today {
-        if let Some(ms) = format::parse_timestamp(&lead.created_at) {
-            let hour = format::local_hour(ms, offset_minutes) as usize;
-            counts[hour.min(23)] += 1;
+    /// The conversion rate as text (`12.5%`, or `–`).
+    pub fn conversion_rate_text(&self) -> String {
+        match self.conversion_rate {
+            Some(rate) if rate.is_finite() && rate >= 0.0 => format::percent((rate * 10_000.0).round() as u64, 10_000),
+            _ => "–".to_owned(),
         }
     }
-    counts
 }
 
 /// A round axis maximum at or above `n` (1, 2, 5, 10, 20, 50 …).
@@ -104,35 +118,27 @@ pub fn load_fill(assigned: i32, limit: i32) -> (f64, bool) {
 mod tests {
     use super::*;
 
-    fn lead(created_at: &str, caller_id: Option<i64>, status: LeadStatus) -> Lead {
-        Lead { created_at: created_at.into(), caller_id, status, ..Lead::default() }
+    #[test]
+    fn the_dashboard_rpc_result_decodes_and_fills_24_hours() {
+        let value = serde_json::json!({
+            "day": "2026-11-26", "time_zone": "Asia/Kolkata", "received": 8, "assigned": 7,
+            "duplicates": 1, "overflow": 0, "unassigned": 1, "converted": 1, "conversion_rate": 0.125,
+            "per_caller": [{"caller_id": 1, "name": "Ravi", "active": true, "paused": false,
+                            "assigned_today": 3, "daily_lead_limit": 10, "weight": 1}],
+            "leads_per_hour": [{"hour": 0, "leads": 5}, {"hour": 23, "leads": 3}, {"hour": 99, "leads": 4}]
+        });
+        let today: DashboardToday = serde_json::from_value(value).unwrap();
+        let hourly = today.hourly();
+        assert_eq!((hourly[0], hourly[23], hourly.iter().sum::<u32>()), (5, 3, 8));
+        assert_eq!(today.per_caller[0].assigned_today, 3);
+        assert_eq!(today.conversion_rate_text(), "12.5%");
     }
 
     #[test]
-    fn figures_count_assigned_unassigned_and_converted_leads() {
-        let today = [
-            lead("2026-11-25T04:00:00Z", Some(1), LeadStatus::New),
-            lead("2026-11-25T05:00:00Z", Some(2), LeadStatus::Converted),
-            lead("2026-11-25T06:00:00Z", None, LeadStatus::Unassigned),
-            lead("2026-11-25T06:30:00Z", Some(2), LeadStatus::Lost),
-        ];
-        let figures = TodayFigures::from_leads(&today, 3, 1);
-        assert_eq!((figures.received, figures.assigned, figures.unassigned, figures.converted), (4, 3, 1, 1));
-        assert_eq!((figures.duplicates, figures.overflow), (3, 1));
-        assert_eq!(figures.conversion_rate(), "25%");
-    }
-
-    #[test]
-    fn leads_fall_into_their_local_hour_and_unparseable_times_are_skipped() {
-        let today = [
-            lead("2026-11-25T04:00:00Z", None, LeadStatus::New),
-            lead("2026-11-25T04:29:00Z", None, LeadStatus::New),
-            lead("2026-11-25T04:31:00Z", None, LeadStatus::New),
-            lead("garbage", None, LeadStatus::New),
-        ];
-        let counts = hourly_counts(&today, 330);
-        assert_eq!((counts[9], counts[10]), (2, 1));
-        assert_eq!(counts.iter().sum::<u32>(), 3);
+    fn no_leads_today_shows_a_dash_for_the_conversion_rate() {
+        let today: DashboardToday = serde_json::from_value(serde_json::json!({"conversion_rate": null})).unwrap();
+        assert_eq!(today.conversion_rate_text(), "–");
+        assert_eq!(today.hourly(), [0; 24]);
     }
 
     #[test]

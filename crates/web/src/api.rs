@@ -1,0 +1,322 @@
+//! Every HTTP call the app makes: Supabase Auth and PostgREST, typed with
+//! `bloc_shared::records`. Components call these methods and never build
+//! requests themselves. The [`Api`] handle is `Copy` and lives in context.
+
+use bloc_shared::records::{AssignmentLog, Caller, Lead, LeadStatus, Settings, TeamMember};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::AppConfig;
+use crate::forms::CallerInput;
+use crate::query::{self, encode_component, LeadQuery};
+use crate::session::{api_error_message, auth_error_message, Session};
+use crate::stats::DashboardToday;
+
+/// A failure already put in words for a person.
+pub type ApiResult<T> = Result<T, String>;
+
+const SESSION_KEY: &str = "bloc.session";
+const OFFLINE: &str = "Can't reach the server. Check your connection and try again.";
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// Fetches and checks `config.json` beside `index.html`.
+pub async fn load_config() -> ApiResult<AppConfig> {
+    let response = Request::get("config.json")
+        .header("Cache-Control", "no-cache")
+        .send()
+        .await
+        .map_err(|_| "Can't load config.json from the web server.".to_owned())?;
+    if response.status() != 200 {
+        return Err(format!(
+            "config.json is missing (HTTP {}). The server must serve it beside index.html.",
+            response.status()
+        ));
+    }
+    let text = response.text().await.map_err(|_| "config.json could not be read.".to_owned())?;
+    AppConfig::parse(&text)
+}
+
+/// The handle components use for every backend call.
+#[derive(Clone, Copy)]
+pub struct Api {
+    config: StoredValue<AppConfig>,
+    /// The signed-in session, or `None`.
+    pub session: RwSignal<Option<Session>>,
+}
+
+impl Api {
+    /// A handle with the session restored from localStorage, if one is kept.
+    pub fn new(config: AppConfig) -> Api {
+        let saved = storage()
+            .and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
+            .and_then(|text| serde_json::from_str::<Session>(&text).ok());
+        Api { config: StoredValue::new(config), session: RwSignal::new(saved) }
+    }
+
+    /// The run-time configuration.
+    pub fn config(&self) -> AppConfig {
+        self.config.get_value()
+    }
+
+    fn store(&self, session: Option<Session>) {
+        if let Some(storage) = storage() {
+            let _ = match &session {
+                Some(s) => storage.set_item(SESSION_KEY, &serde_json::to_string(s).unwrap_or_default()),
+                None => storage.remove_item(SESSION_KEY),
+            };
+        }
+        self.session.set(session);
+    }
+
+    fn with_keys(&self, builder: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+        let config = self.config.get_value();
+        let builder = builder.header("apikey", &config.supabase_anon_key);
+        match token {
+            Some(token) => builder.header("Authorization", &format!("Bearer {token}")),
+            None if config.key_is_jwt() => builder.header("Authorization", &format!("Bearer {}", config.supabase_anon_key)),
+            None => builder,
+        }
+    }
+
+    async fn auth_request(&self, path: &str, body: &Value) -> ApiResult<Session> {
+        let url = format!("{}/auth/v1/{path}", self.config.get_value().supabase_url);
+        let request = self
+            .with_keys(Request::post(&url), None)
+            .header("Content-Type", "application/json")
+            .header("X-Supabase-Api-Version", "2024-01-01")
+            .body(body.to_string())
+            .map_err(|e| e.to_string())?;
+        let response = request.send().await.map_err(|_| OFFLINE.to_owned())?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(auth_error_message(status, &text));
+        }
+        let value: Value = serde_json::from_str(&text).map_err(|_| "The sign-in service sent an unreadable answer.".to_owned())?;
+        Session::from_token_response(&value, now_ms() / 1000)
+            .ok_or_else(|| "The sign-in service sent an incomplete session.".to_owned())
+    }
+
+    /// Signs in with email and password and keeps the session.
+    pub async fn sign_in(&self, email: &str, password: &str) -> ApiResult<Session> {
+        let session = self
+            .auth_request("token?grant_type=password", &json!({"email": email.trim(), "password": password}))
+            .await?;
+        self.store(Some(session.clone()));
+        Ok(session)
+    }
+
+    /// Trades the refresh token for a new session. A refused refresh signs out.
+    pub async fn refresh(&self) -> ApiResult<()> {
+        let Some(current) = self.session.get_untracked() else {
+            return Err("Not signed in.".to_owned());
+        };
+        match self
+            .auth_request("token?grant_type=refresh_token", &json!({"refresh_token": current.refresh_token}))
+            .await
+        {
+            Ok(session) => {
+                self.store(Some(session));
+                Ok(())
+            }
+            Err(message) if message == OFFLINE => Err(message),
+            Err(message) => {
+                self.store(None);
+                Err(message)
+            }
+        }
+    }
+
+    /// Refreshes the session if it is about to expire.
+    pub async fn refresh_if_due(&self) {
+        let due = self.session.get_untracked().is_some_and(|s| s.needs_refresh(now_ms() / 1000));
+        if due {
+            let _ = self.refresh().await;
+        }
+    }
+
+    /// Signs out here and on the server (best effort).
+    pub async fn sign_out(&self) {
+        if let Some(session) = self.session.get_untracked() {
+            let url = format!("{}/auth/v1/logout?scope=local", self.config.get_value().supabase_url);
+            let _ = self.with_keys(Request::post(&url), Some(&session.access_token)).send().await;
+        }
+        self.store(None);
+    }
+
+    /// Sends a PostgREST request with the session's token, refreshing and
+    /// retrying once when the token was refused.
+    async fn rest(&self, method: &str, path: &str, body: Option<String>, prefer: Option<&str>) -> ApiResult<Response> {
+        self.refresh_if_due().await;
+        let mut retried = false;
+        loop {
+            let token = self.session.get_untracked().map(|s| s.access_token);
+            let url = format!("{}/rest/v1/{path}", self.config.get_value().supabase_url);
+            let builder = match method {
+                "POST" => Request::post(&url),
+                "PATCH" => Request::patch(&url),
+                "DELETE" => Request::delete(&url),
+                _ => Request::get(&url),
+            };
+            let mut builder = self.with_keys(builder, token.as_deref()).header("Accept", "application/json");
+            if let Some(prefer) = prefer {
+                builder = builder.header("Prefer", prefer);
+            }
+            let sent = match &body {
+                Some(body) => builder
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
+                    .map_err(|e| e.to_string())?
+                    .send()
+                    .await,
+                None => builder.send().await,
+            };
+            let response = sent.map_err(|_| OFFLINE.to_owned())?;
+            let status = response.status();
+            if status == 401 && !retried && token.is_some() {
+                retried = true;
+                self.refresh().await?;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                let text = response.text().await.unwrap_or_default();
+                return Err(api_error_message(status, &text));
+            }
+            return Ok(response);
+        }
+    }
+
+    async fn decode<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
+        let text = response.text().await.map_err(|_| OFFLINE.to_owned())?;
+        serde_json::from_str(&text).map_err(|e| format!("The server sent data this app cannot read ({e})."))
+    }
+
+    async fn rows<T: DeserializeOwned>(&self, path: &str) -> ApiResult<Vec<T>> {
+        Self::decode(self.rest("GET", path, None, None).await?).await
+    }
+
+    async fn write_one<T: DeserializeOwned>(&self, method: &str, path: &str, body: &impl Serialize) -> ApiResult<T> {
+        let body = serde_json::to_string(body).map_err(|e| e.to_string())?;
+        let rows: Vec<T> = Self::decode(self.rest(method, path, Some(body), Some("return=representation")).await?).await?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| "Nothing was saved: the row is gone or you may not change it.".to_owned())
+    }
+
+    async fn rpc(&self, function: &str, args: &Value) -> ApiResult<Value> {
+        Self::decode(self.rest("POST", &format!("rpc/{function}"), Some(args.to_string()), None).await?).await
+    }
+
+    /// The signed-in user's team membership, or `None` when they have no role.
+    pub async fn my_membership(&self, user_id: &str) -> ApiResult<Option<TeamMember>> {
+        let rows: Vec<TeamMember> = self
+            .rows(&format!("team_members?select=*&user_id=eq.{}", encode_component(user_id)))
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The team's settings (time zone, SLA).
+    pub async fn settings(&self) -> ApiResult<Settings> {
+        let rows: Vec<Settings> = self.rows("settings?select=*&limit=1").await?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    /// Today's figures, loads and hourly counts (`dashboard_today()`).
+    pub async fn dashboard_today(&self) -> ApiResult<DashboardToday> {
+        let value = self.rpc("dashboard_today", &json!({})).await?;
+        serde_json::from_value(value).map_err(|e| format!("The dashboard figures could not be read ({e})."))
+    }
+
+    /// The newest leads, for the live feed.
+    pub async fn recent_leads(&self, limit: u32) -> ApiResult<Vec<Lead>> {
+        self.rows(&format!("leads?select=*&order=created_at.desc,id.desc&limit={limit}")).await
+    }
+
+    /// One page of leads and the total matching the filters.
+    pub async fn leads_page(&self, query: &LeadQuery, offset_minutes: i32) -> ApiResult<(Vec<Lead>, u64)> {
+        let path = format!("leads?{}", query.to_query_string(offset_minutes));
+        let response = self.rest("GET", &path, None, Some("count=exact")).await?;
+        let total = response.headers().get("content-range").and_then(|h| query::total_from_content_range(&h));
+        let rows: Vec<Lead> = Self::decode(response).await?;
+        let total = total.unwrap_or(u64::from(query.page) * u64::from(query.page_size) + rows.len() as u64);
+        Ok((rows, total))
+    }
+
+    /// One lead.
+    pub async fn lead(&self, id: i64) -> ApiResult<Lead> {
+        let rows: Vec<Lead> = self.rows(&format!("leads?select=*&id=eq.{id}")).await?;
+        rows.into_iter().next().ok_or_else(|| format!("Lead {id} was not found."))
+    }
+
+    /// A lead's assignment timeline, oldest first.
+    pub async fn assignment_logs(&self, lead_id: i64) -> ApiResult<Vec<AssignmentLog>> {
+        self.rows(&format!("assignment_logs?select=*&lead_id=eq.{lead_id}&order=created_at.asc,id.asc")).await
+    }
+
+    /// Moves a lead to another caller (`reassign_lead`).
+    pub async fn reassign_lead(&self, lead_id: i64, caller_id: i64, note: &str) -> ApiResult<()> {
+        let note = note.trim();
+        self.rpc(
+            "reassign_lead",
+            &json!({"p_lead_id": lead_id, "p_caller_id": caller_id, "p_note": if note.is_empty() { Value::Null } else { json!(note) }}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Every caller, by name.
+    pub async fn callers(&self) -> ApiResult<Vec<Caller>> {
+        self.rows("callers?select=*&order=name.asc,id.asc").await
+    }
+
+    /// Adds a caller.
+    pub async fn create_caller(&self, input: &CallerInput) -> ApiResult<Caller> {
+        self.write_one("POST", "callers", input).await
+    }
+
+    /// Saves an edit to a caller.
+    pub async fn update_caller(&self, id: i64, input: &CallerInput) -> ApiResult<Caller> {
+        self.write_one("PATCH", &format!("callers?id=eq.{id}"), input).await
+    }
+
+    /// Turns a caller off (or back on); they get no new leads while off.
+    pub async fn set_caller_active(&self, id: i64, active: bool) -> ApiResult<Caller> {
+        self.write_one("PATCH", &format!("callers?id=eq.{id}"), &json!({"active": active})).await
+    }
+
+    /// A caller's leads (RLS limits them to the caller's own).
+    pub async fn my_leads(&self, caller_id: i64) -> ApiResult<Vec<Lead>> {
+        self.rows(&format!("leads?select=*&caller_id=eq.{caller_id}&order=assigned_at.asc.nullslast,id.asc&limit=500"))
+            .await
+    }
+
+    /// Sets a lead's status, appending the note to its notes.
+    pub async fn set_lead_status(&self, lead: &Lead, status: LeadStatus, note: &str) -> ApiResult<Lead> {
+        let note = note.trim();
+        let mut body = json!({"status": status.as_str()});
+        if !note.is_empty() {
+            let notes = match lead.notes.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                Some(existing) => format!("{existing}\n{note}"),
+                None => note.to_owned(),
+            };
+            body["notes"] = json!(notes);
+        }
+        self.write_one("PATCH", &format!("leads?id=eq.{}", lead.id), &body).await
+    }
+}
+
+/// The API handle from context.
+pub fn use_api() -> Api {
+    expect_context::<Api>()
+}

@@ -1,0 +1,200 @@
+//! The app shell: loads `config.json`, restores the session, reads the
+//! user's role from `team_members`, starts Realtime for that role and
+//! routes to the admin screens or the caller workspace.
+
+use bloc_shared::records::{Role, Settings, TeamMember};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::{Redirect, Route, Router, Routes, A};
+use leptos_router::path;
+
+use crate::api::{self, use_api, Api};
+use crate::components::connection_indicator::ConnectionIndicator;
+use crate::components::error_message::ErrorMessage;
+use crate::config::AppConfig;
+use crate::format;
+use crate::pages::callers_page::CallersPage;
+use crate::pages::dashboard_page::DashboardPage;
+use crate::pages::leads_page::LeadsPage;
+use crate::pages::login_page::LoginPage;
+use crate::pages::my_leads_page::MyLeadsPage;
+use crate::realtime::client::Realtime;
+use crate::realtime::phoenix::Binding;
+
+/// Who is signed in and the team's clock, in context for every page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Team {
+    pub role: Role,
+    /// The signed-in caller's id (callers only).
+    pub caller_id: Option<i64>,
+    /// The team time zone's offset from UTC, in minutes.
+    pub offset_minutes: i32,
+    /// Minutes a caller has to contact a new lead.
+    pub sla_minutes: i32,
+}
+
+/// The team context.
+pub fn use_team() -> Team {
+    expect_context::<Team>()
+}
+
+fn browser_offset_minutes() -> i32 {
+    -(js_sys::Date::new_0().get_timezone_offset() as i32)
+}
+
+/// The root component.
+#[component]
+pub fn App() -> impl IntoView {
+    let config = LocalResource::new(api::load_config);
+    view! {
+        {move || match config.get() {
+            None => view! { <div class="splash" role="status">"Loading Bloc CRM…"</div> }.into_any(),
+            Some(Err(message)) => view! {
+                <div class="splash">
+                    <ErrorMessage message=message/>
+                </div>
+            }
+            .into_any(),
+            Some(Ok(config)) => view! { <Configured config=config/> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn Configured(config: AppConfig) -> impl IntoView {
+    let api = Api::new(config);
+    provide_context(api);
+    // Keep the session fresh while the tab is open.
+    spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(30_000).await;
+            if api.session.try_get_untracked().is_none() {
+                break;
+            }
+            api.refresh_if_due().await;
+        }
+    });
+    let user_id = Memo::new(move |_| api.session.with(|s| s.as_ref().map(|s| s.user.id.clone())));
+    view! {
+        <Router>
+            {move || match user_id.get() {
+                None => view! { <LoginPage/> }.into_any(),
+                Some(user_id) => view! { <SignedIn user_id=user_id/> }.into_any(),
+            }}
+        </Router>
+    }
+}
+
+#[component]
+fn SignedIn(user_id: String) -> impl IntoView {
+    let api = use_api();
+    let membership = LocalResource::new(move || {
+        let user_id = user_id.clone();
+        async move {
+            let member = api.my_membership(&user_id).await?;
+            let settings = api.settings().await.unwrap_or_default();
+            Ok::<(Option<TeamMember>, Settings), String>((member, settings))
+        }
+    });
+    let sign_out = move |_| spawn_local(async move { api.sign_out().await });
+    view! {
+        {move || match membership.get() {
+            None => view! { <div class="splash" role="status">"Loading your workspace…"</div> }.into_any(),
+            Some(Err(message)) => view! {
+                <div class="splash">
+                    <ErrorMessage message=message on_retry=Callback::new(move |_| membership.refetch())/>
+                    <button class="button secondary" on:click=sign_out>"Sign out"</button>
+                </div>
+            }
+            .into_any(),
+            Some(Ok((None, _))) | Some(Ok((Some(TeamMember { role: Role::Other, .. }), _))) => view! {
+                <div class="splash">
+                    <div class="card narrow">
+                        <h1>"No access yet"</h1>
+                        <p>"Your account is not on the team. Ask an admin to add you as an admin or a caller."</p>
+                        <button class="button secondary" on:click=sign_out>"Sign out"</button>
+                    </div>
+                </div>
+            }
+            .into_any(),
+            Some(Ok((Some(member), settings))) => {
+                let team = Team {
+                    role: member.role,
+                    caller_id: member.caller_id,
+                    offset_minutes: format::zone_offset_minutes(&settings.time_zone).unwrap_or_else(browser_offset_minutes),
+                    sla_minutes: settings.sla_minutes.max(1),
+                };
+                view! { <Shell team=team/> }.into_any()
+            }
+        }}
+    }
+}
+
+#[component]
+fn Shell(team: Team) -> impl IntoView {
+    let api = use_api();
+    provide_context(team);
+    let bindings = match (team.role, team.caller_id) {
+        (Role::Admin, _) => ["leads", "callers", "assignment_logs"]
+            .into_iter()
+            .map(|table| Binding { table: table.to_owned(), filter: None })
+            .collect(),
+        (_, Some(caller_id)) => vec![Binding { table: "leads".to_owned(), filter: Some(format!("caller_id=eq.{caller_id}")) }],
+        _ => Vec::new(),
+    };
+    let token = Signal::derive(move || api.session.with(|s| s.as_ref().map(|s| s.access_token.clone())));
+    let realtime = Realtime::start(api.config().realtime_url(), bindings, token);
+    provide_context(realtime);
+    on_cleanup(move || realtime.stop());
+    let email = move || api.session.with(|s| s.as_ref().and_then(|s| s.user.email.clone()).unwrap_or_default());
+    let sign_out = move |_| {
+        realtime.stop();
+        spawn_local(async move { api.sign_out().await });
+    };
+    let is_admin = team.role == Role::Admin;
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <div class="brand">
+                <span class="logo" aria-hidden="true">"◆"</span>
+                <span>"Bloc CRM"</span>
+            </div>
+            <nav class="mainnav" aria-label="Main">
+                {if is_admin {
+                    view! {
+                        <A href="/" exact=true>"Dashboard"</A>
+                        <A href="/leads">"Leads"</A>
+                        <A href="/callers">"Callers"</A>
+                    }
+                    .into_any()
+                } else {
+                    view! { <A href="/" exact=true>"My leads"</A> }.into_any()
+                }}
+            </nav>
+            <div class="topbar-end">
+                <ConnectionIndicator/>
+                <span class="user-email" title="Signed in">{email}</span>
+                <button class="button secondary small" on:click=sign_out>"Sign out"</button>
+            </div>
+        </header>
+        <main id="main" class="content" tabindex="-1">
+            {if is_admin {
+                view! {
+                    <Routes fallback=|| view! { <Redirect path="/"/> }>
+                        <Route path=path!("/") view=DashboardPage/>
+                        <Route path=path!("/leads") view=LeadsPage/>
+                        <Route path=path!("/callers") view=CallersPage/>
+                    </Routes>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <Routes fallback=|| view! { <Redirect path="/"/> }>
+                        <Route path=path!("/") view=MyLeadsPage/>
+                    </Routes>
+                }
+                .into_any()
+            }}
+        </main>
+    }
+}

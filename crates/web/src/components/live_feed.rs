@@ -1,0 +1,134 @@
+//! The newest leads, updated over Realtime; each arrival is highlighted.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bloc_shared::records::{Caller, Lead};
+use bloc_shared::states;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::use_api;
+use crate::app::use_team;
+use crate::clock::use_now;
+use crate::components::error_message::ErrorMessage;
+use crate::components::status_badge::StatusBadge;
+use crate::format;
+use crate::realtime::client::use_realtime;
+use crate::realtime::phoenix::ChangeKind;
+
+const FEED_SIZE: usize = 12;
+const HIGHLIGHT_MS: u32 = 5_000;
+
+#[derive(Clone, PartialEq)]
+enum FeedState {
+    Loading,
+    Ready,
+    Failed(String),
+}
+
+#[component]
+pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
+    let api = use_api();
+    let realtime = use_realtime();
+    let team = use_team();
+    let now = use_now(Duration::from_secs(20));
+    let leads = RwSignal::new(Vec::<Lead>::new());
+    let state = RwSignal::new(FeedState::Loading);
+    let fresh = RwSignal::new(HashSet::<i64>::new());
+
+    let load = move || {
+        spawn_local(async move {
+            match api.recent_leads(FEED_SIZE as u32).await {
+                Ok(rows) => {
+                    leads.try_set(rows);
+                    state.try_set(FeedState::Ready);
+                }
+                Err(message) => {
+                    state.try_set(FeedState::Failed(message));
+                }
+            }
+        })
+    };
+    Effect::new(move |_| {
+        realtime.resyncs.track();
+        load();
+    });
+    realtime.on_change("leads", move |change| {
+        let record = if change.kind == ChangeKind::Delete { &change.old_record } else { &change.record };
+        let Ok(lead) = serde_json::from_value::<Lead>(record.clone()) else { return };
+        match change.kind {
+            ChangeKind::Insert => {
+                leads.update(|list| {
+                    list.retain(|l| l.id != lead.id);
+                    list.insert(0, lead.clone());
+                    list.truncate(FEED_SIZE);
+                });
+                fresh.update(|f| {
+                    f.insert(lead.id);
+                });
+                let id = lead.id;
+                spawn_local(async move {
+                    gloo_timers::future::TimeoutFuture::new(HIGHLIGHT_MS).await;
+                    fresh.try_update(|f| f.remove(&id));
+                });
+            }
+            ChangeKind::Update => leads.update(|list| {
+                if let Some(existing) = list.iter_mut().find(|l| l.id == lead.id) {
+                    *existing = lead;
+                }
+            }),
+            ChangeKind::Delete => leads.update(|list| list.retain(|l| l.id != lead.id)),
+        }
+    });
+
+    let caller_name = move |id: Option<i64>| -> String {
+        match id {
+            None => "Unassigned".to_owned(),
+            Some(id) => callers.with(|cs| {
+                cs.iter().find(|c| c.id == id).map(|c| c.name.clone()).unwrap_or_else(|| format!("Caller {id}"))
+            }),
+        }
+    };
+
+    view! {
+        {move || match state.get() {
+            FeedState::Loading => view! { <p class="loading" role="status">"Loading the newest leads…"</p> }.into_any(),
+            FeedState::Failed(message) => view! {
+                <ErrorMessage message=message on_retry=Callback::new(move |_| load())/>
+            }
+            .into_any(),
+            FeedState::Ready if leads.with(Vec::is_empty) => view! {
+                <p class="empty">"No leads yet. New leads appear here the moment they arrive."</p>
+            }
+            .into_any(),
+            FeedState::Ready => view! {
+                <ol class="feed" data-testid="live-feed" aria-live="polite">
+                    <For each=move || leads.get() key=|lead| (lead.id, lead.updated_at.clone()) let:lead>
+                        {
+                            let id = lead.id;
+                            let created = format::parse_timestamp(&lead.created_at);
+                            let place = lead.state.as_deref().map(states::display_name).unwrap_or("—").to_owned();
+                            view! {
+                                <li class="feed-item" class:arrived=move || fresh.with(|f| f.contains(&id)) data-lead-id=id>
+                                    <div class="feed-main">
+                                        <span class="feed-name">{lead.name.clone().unwrap_or_else(|| "(no name)".to_owned())}</span>
+                                        <StatusBadge status=lead.status/>
+                                    </div>
+                                    <div class="feed-meta">
+                                        <span>{place}</span>
+                                        <span>"→ " {caller_name(lead.caller_id)}</span>
+                                        <span class="feed-time" title=move || created.map(|ms| format::local_datetime(ms, team.offset_minutes)).unwrap_or_default()>
+                                            {move || created.map(|ms| format::relative(now.get(), ms)).unwrap_or_default()}
+                                        </span>
+                                    </div>
+                                </li>
+                            }
+                        }
+                    </For>
+                </ol>
+            }
+            .into_any(),
+        }}
+    }
+}
