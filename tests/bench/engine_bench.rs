@@ -1,0 +1,2 @@
+//! engine-bench: placeholder while the benchmark is written.
+fn main() {}

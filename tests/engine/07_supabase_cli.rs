@@ -1,0 +1,1 @@
+//! The real Supabase CLI: placeholder, filled below.

@@ -1,0 +1,21 @@
+//! Assignment engine: the Supabase migrations and their RPCs, tested against
+//! real PostgreSQL. Each test gets a fresh bootstrapped and migrated database
+//! (`pgcluster::testing::TestDatabase`), on a throwaway cluster or on
+//! `DATABASE_URL`.
+
+mod support;
+
+#[path = "01_routing.rs"]
+mod routing;
+#[path = "02_duplicates.rs"]
+mod duplicates;
+#[path = "03_limits_overflow.rs"]
+mod limits_overflow;
+#[path = "04_backlog_sla.rs"]
+mod backlog_sla;
+#[path = "05_rls.rs"]
+mod rls;
+#[path = "06_concurrency.rs"]
+mod concurrency;
+#[path = "07_supabase_cli.rs"]
+mod supabase_cli;
