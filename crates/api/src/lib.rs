@@ -1,1 +1,18 @@
-//! The ingest service.
+//! The ingest service: authenticated webhook → normalized lead → Supabase RPC,
+//! idempotent, with adaptive micro-batching. See docs/ingest.md.
+
+pub mod auth;
+pub mod batching;
+pub mod configuration;
+pub mod error;
+pub mod idempotency;
+pub mod maintenance;
+pub mod metrics;
+pub mod rate_limit;
+pub mod routes;
+pub mod rpc;
+pub mod startup;
+pub mod telemetry;
+
+pub use configuration::Settings;
+pub use startup::Application;

@@ -1,0 +1,110 @@
+//! Adaptive micro-batching: concurrent leads share one `ingest_leads` call.
+//!
+//! A per-lead RPC holds the assignment lock until its commit is flushed, so
+//! one lead per transaction tops out at a few hundred leads/s; a batch pays
+//! one flush for all its leads. The batcher gathers leads for at most
+//! `window` (or until `max` are waiting), then sends them. While
+//! [`MAX_IN_FLIGHT`] batches are already at the database it keeps gathering,
+//! so batches grow with load and shrink back to one lead when it is quiet; a
+//! lone lead never waits longer than the window.
+//!
+//! Every lead gets exactly its own result. A batch that fails as a whole
+//! fails each of its leads with the same [`RpcError`] (answered 503, safe to
+//! retry because delivery is idempotent); nothing is answered as stored
+//! unless the RPC returned, i.e. the transaction committed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bloc_shared::ingest::{IngestPayload, IngestResult};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
+use crate::rpc::{Rest, RpcError};
+
+/// Batches at the database at once: one committing, one being sent.
+pub const MAX_IN_FLIGHT: usize = 2;
+
+struct Job {
+    payload: IngestPayload,
+    reply: oneshot::Sender<Result<IngestResult, Arc<RpcError>>>,
+}
+
+/// Hands leads to the background batch task.
+#[derive(Clone)]
+pub struct Batcher {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    /// Starts the batch task on the current Tokio runtime.
+    pub fn start(rest: Rest, window: Duration, max: usize, metrics: Arc<Metrics>) -> Self {
+        let (tx, rx) = mpsc::channel(max * 16);
+        tokio::spawn(run(rx, rest, window, max.max(1), metrics));
+        Batcher { tx }
+    }
+
+    /// Ingests one lead as part of whatever batch forms around it.
+    pub async fn ingest(&self, payload: IngestPayload) -> Result<IngestResult, Arc<RpcError>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { payload, reply })
+            .await
+            .map_err(|_| Arc::new(RpcError::Unreachable("the batch task has stopped".into())))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(Arc::new(RpcError::Unreachable("the batch task dropped the lead".into()))))
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Job>, rest: Rest, window: Duration, max: usize, metrics: Arc<Metrics>) {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + window;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(job)) => batch.push(job),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Keep gathering while the database is busy with earlier batches.
+        let permit = loop {
+            tokio::select! {
+                biased;
+                permit = in_flight.clone().acquire_owned() => break permit,
+                job = rx.recv(), if batch.len() < max => match job {
+                    Some(job) => batch.push(job),
+                    None => break in_flight.clone().acquire_owned().await,
+                },
+            }
+        };
+        let Ok(permit) = permit else { return };
+        let rest = rest.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            send(&rest, batch, &metrics).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn send(rest: &Rest, batch: Vec<Job>, metrics: &Metrics) {
+    metrics.observe_batch(batch.len());
+    let (payloads, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.payload, j.reply)).unzip();
+    match rest.ingest_leads(&payloads).await {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(leads = payloads.len(), %error, "ingest_leads batch failed");
+            let error = Arc::new(error);
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}

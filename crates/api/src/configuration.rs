@@ -1,0 +1,288 @@
+//! Settings, read once from the environment (and `.env`) into typed values.
+//!
+//! Every problem is collected before failing, so one start-up names each
+//! missing or malformed variable instead of the first only.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine;
+use bloc_shared::phone::PhoneRegion;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+/// One accepted webhook secret.
+///
+/// Every secret works for `X-Webhook-Secret` (compared as written) and for
+/// `X-Signature-256` (its text is the HMAC key). A `whsec_…` secret also
+/// verifies Standard Webhooks signatures with its base64-decoded key.
+pub struct WebhookSecret {
+    pub text: SecretString,
+    /// The Standard Webhooks key, for `whsec_` secrets.
+    pub standard_key: Option<SecretBox<Vec<u8>>>,
+}
+
+impl WebhookSecret {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("contains an empty secret".into());
+        }
+        let standard_key = match text.strip_prefix("whsec_") {
+            Some(b64) => {
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| "has a whsec_ secret that is not valid base64".to_string())?;
+                if key.is_empty() {
+                    return Err("has an empty whsec_ secret".into());
+                }
+                Some(SecretBox::new(Box::new(key)))
+            }
+            None => None,
+        };
+        Ok(WebhookSecret { text: SecretString::from(text.to_owned()), standard_key })
+    }
+}
+
+impl fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.standard_key.is_some() { "WebhookSecret(whsec_[REDACTED])" } else { "WebhookSecret([REDACTED])" })
+    }
+}
+
+/// Everything the service needs to run.
+#[derive(Debug)]
+pub struct Settings {
+    /// Project URL, e.g. `https://abcd.supabase.co`; REST is under `/rest/v1`.
+    pub supabase_url: String,
+    pub service_role_key: SecretString,
+    pub webhook_secrets: Vec<WebhookSecret>,
+    pub bind_addr: String,
+    pub default_phone_region: PhoneRegion,
+    pub max_body_bytes: usize,
+    /// Requests per minute per sender address; `None` is off.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Coalesce concurrent leads into `ingest_leads` calls.
+    pub batching: bool,
+    pub batch_window: Duration,
+    pub batch_max: usize,
+    /// Period of the SLA/backlog runs; `None` turns them off.
+    pub maintenance_interval: Option<Duration>,
+    /// Longest wait for one PostgREST call before answering 503.
+    pub rpc_timeout: Duration,
+    /// actix worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+}
+
+/// Start-up configuration problems, one line per variable.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut problems = Vec::new();
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let supabase_url = match get("SUPABASE_URL") {
+            None => {
+                problems.push("SUPABASE_URL is missing (the project URL, e.g. https://abcd.supabase.co)".into());
+                String::new()
+            }
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                problems.push(format!("SUPABASE_URL must start with http:// or https://, got {url:?}"));
+                String::new()
+            }
+            Some(url) => url.trim_end_matches('/').trim_end_matches("/rest/v1").to_owned(),
+        };
+
+        let service_role_key = match get("SUPABASE_SERVICE_ROLE_KEY") {
+            None => {
+                problems.push("SUPABASE_SERVICE_ROLE_KEY is missing (the secret or service_role key)".into());
+                SecretString::from(String::new())
+            }
+            Some(key) if !key.chars().all(|c| c.is_ascii_graphic()) => {
+                problems.push("SUPABASE_SERVICE_ROLE_KEY contains characters not allowed in a header".into());
+                SecretString::from(String::new())
+            }
+            Some(key) => SecretString::from(key),
+        };
+
+        let mut webhook_secrets = Vec::new();
+        match get("WEBHOOK_SECRETS") {
+            None => problems.push("WEBHOOK_SECRETS is missing (comma-separated accepted secrets)".into()),
+            Some(list) => {
+                for part in list.split(',') {
+                    match WebhookSecret::parse(part) {
+                        Ok(secret) => webhook_secrets.push(secret),
+                        Err(why) => problems.push(format!("WEBHOOK_SECRETS {why}")),
+                    }
+                }
+            }
+        }
+
+        let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        if bind_addr.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!("BIND_ADDR must be host:port such as 127.0.0.1:8080, got {bind_addr:?}"));
+        }
+
+        let default_phone_region = match get("DEFAULT_PHONE_REGION") {
+            None => PhoneRegion::IN,
+            Some(r) => r.parse().unwrap_or_else(|why: String| {
+                problems.push(format!("DEFAULT_PHONE_REGION {why}"));
+                PhoneRegion::IN
+            }),
+        };
+
+        let mut number = |name: &str, default: u64, min: u64, max: u64| -> u64 {
+            match get(name) {
+                None => default,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        problems.push(format!("{name} must be a whole number from {min} to {max}, got {v:?}"));
+                        default
+                    }
+                },
+            }
+        };
+        let max_body_bytes = number("MAX_BODY_BYTES", 1024 * 1024, 256, 64 * 1024 * 1024) as usize;
+        let rate_limit = number("RATE_LIMIT_PER_MINUTE", 0, 0, 10_000_000) as u32;
+        let batch_window = Duration::from_millis(number("BATCH_WINDOW_MS", 2, 0, 1000));
+        let batch_max = number("BATCH_MAX", 256, 1, 1000) as usize;
+        let maintenance_secs = number("MAINTENANCE_INTERVAL_SECS", 60, 0, 86_400);
+        let rpc_timeout = Duration::from_millis(number("RPC_TIMEOUT_MS", 10_000, 100, 600_000));
+        let workers = number("WORKERS", 0, 0, 256) as usize;
+
+        let batching = match get("BATCHING").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if ["on", "true", "1", "yes"].contains(&v.as_str()) => true,
+            Some(v) if ["off", "false", "0", "no"].contains(&v.as_str()) => false,
+            Some(v) => {
+                problems.push(format!("BATCHING must be on or off, got {v:?}"));
+                true
+            }
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Settings {
+            supabase_url,
+            service_role_key,
+            webhook_secrets,
+            bind_addr,
+            default_phone_region,
+            max_body_bytes,
+            rate_limit_per_minute: (rate_limit > 0).then_some(rate_limit),
+            batching,
+            batch_window,
+            batch_max,
+            maintenance_interval: (maintenance_secs > 0).then(|| Duration::from_secs(maintenance_secs)),
+            rpc_timeout,
+            workers: (workers > 0).then_some(workers),
+        })
+    }
+
+    /// The PostgREST base URL.
+    pub fn rest_url(&self) -> String {
+        format!("{}/rest/v1", self.supabase_url)
+    }
+
+    /// The service key, for the two headers PostgREST needs.
+    pub fn service_key(&self) -> &str {
+        self.service_role_key.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("SUPABASE_URL", "http://127.0.0.1:54321/"),
+        ("SUPABASE_SERVICE_ROLE_KEY", "sb_secret_abc"),
+        ("WEBHOOK_SECRETS", "plain-one, whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    ];
+
+    #[test]
+    fn the_required_variables_with_defaults_make_settings() {
+        let s = settings(BASE).unwrap();
+        assert_eq!(s.rest_url(), "http://127.0.0.1:54321/rest/v1");
+        assert_eq!(s.webhook_secrets.len(), 2);
+        assert!(s.webhook_secrets[1].standard_key.is_some());
+        assert_eq!(s.bind_addr, "127.0.0.1:8080");
+        assert_eq!(s.max_body_bytes, 1024 * 1024);
+        assert_eq!(s.batch_window, Duration::from_millis(2));
+        assert_eq!(s.batch_max, 256);
+        assert!(s.batching);
+        assert_eq!(s.rate_limit_per_minute, None);
+        assert_eq!(s.maintenance_interval, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn every_missing_variable_is_named() {
+        let err = settings(&[]).unwrap_err().to_string();
+        for name in ["SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "WEBHOOK_SECRETS"] {
+            assert!(err.contains(name), "{name} not named in {err}");
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_named_with_what_was_given() {
+        let mut vars = BASE.to_vec();
+        vars.extend([("BATCH_MAX", "lots"), ("DEFAULT_PHONE_REGION", "Narnia"), ("BATCHING", "maybe"), ("BIND_ADDR", "x")]);
+        let err = settings(&vars).unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("BATCH_MAX") && text.contains("\"lots\""));
+        assert!(text.contains("DEFAULT_PHONE_REGION"));
+        assert!(text.contains("BATCHING"));
+        assert!(text.contains("BIND_ADDR"));
+    }
+
+    #[test]
+    fn a_whsec_secret_must_be_base64() {
+        let mut vars = BASE.to_vec();
+        vars[2] = ("WEBHOOK_SECRETS", "whsec_***");
+        assert!(settings(&vars).unwrap_err().to_string().contains("base64"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = settings(BASE).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("sb_secret_abc"));
+        assert!(!debug.contains("plain-one"));
+    }
+
+    #[test]
+    fn batching_can_be_turned_off() {
+        let mut vars = BASE.to_vec();
+        vars.push(("BATCHING", "off"));
+        assert!(!settings(&vars).unwrap().batching);
+    }
+}

@@ -1,0 +1,51 @@
+//! Background duties: every `MAINTENANCE_INTERVAL_SECS`, reassign leads whose
+//! caller missed the SLA and drain the unassigned backlog, through the
+//! `reassign_stale_leads()` and `assign_backlog()` RPCs. Several instances may
+//! run these at once; the RPCs lock what they must. Also purges expired
+//! idempotency entries.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::configuration::Settings;
+use crate::idempotency::IdempotencyStore;
+use crate::rpc::Rest;
+
+pub fn start(settings: &Settings, rest: Rest, idempotency: IdempotencyStore) {
+    let interval = settings.maintenance_interval;
+    tokio::spawn(async move {
+        let period = interval.unwrap_or(Duration::from_secs(600));
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let purged = idempotency.purge_expired();
+            if purged > 0 {
+                tracing::debug!(purged, "expired idempotency keys dropped");
+            }
+            if interval.is_some() {
+                run_once(&rest).await;
+            }
+        }
+    });
+}
+
+/// One round of both RPCs, logging what each moved.
+pub async fn run_once(rest: &Rest) {
+    for function in ["reassign_stale_leads", "assign_backlog"] {
+        match rest.maintenance(function).await {
+            Ok(result) => {
+                let moved = result.get("moved").and_then(Value::as_i64).unwrap_or(0);
+                let leads = result.get("leads").cloned().unwrap_or(Value::Null);
+                if moved > 0 {
+                    tracing::info!(function, moved, %leads, "maintenance moved leads");
+                } else {
+                    tracing::debug!(function, "maintenance: nothing to move");
+                }
+            }
+            Err(error) => tracing::warn!(function, %error, "maintenance call failed"),
+        }
+    }
+}

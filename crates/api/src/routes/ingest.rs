@@ -1,0 +1,336 @@
+//! `POST /api/ingest`: verify, de-duplicate deliveries, parse, normalize, store.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bloc_shared::fields::RawLead;
+use bloc_shared::ingest::{
+    mask_phone, normalize_lead, ApiError, BatchItem, BatchResponse, IngestPayload, IngestResult, LeadResponse,
+    LeadStatus,
+};
+use futures::StreamExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::auth;
+use crate::error::IngestError;
+use crate::idempotency::{Begin, StoredResponse};
+use crate::startup::AppState;
+
+/// Most leads in one JSON array.
+pub const MAX_BATCH: usize = 1000;
+
+/// Ingest one lead (JSON object or form) or a batch (JSON array).
+#[utoipa::path(
+    post,
+    path = "/api/ingest",
+    tag = "ingest",
+    request_body(
+        content = Object,
+        description = "One lead as a JSON object or `application/x-www-form-urlencoded`, or a JSON array of at most 1000 leads. \
+                       Keys are matched case-, space- and underscore-insensitively (`Phone Number`, `mobile`, `State`, `utm_source`, …); \
+                       others go to `metadata`.",
+        content_type = "application/json"
+    ),
+    params(
+        ("X-Webhook-Secret" = Option<String>, Header, description = "A configured secret"),
+        ("X-Signature-256" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of the raw body>`"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id (also the idempotency key)"),
+        ("webhook-timestamp" = Option<String>, Header, description = "Standard Webhooks Unix timestamp, within 5 minutes"),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks `v1,<base64>` signatures"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeated deliveries get the first response for 24 h"),
+    ),
+    responses(
+        (status = 201, description = "Stored and assigned", body = LeadResponse),
+        (status = 200, description = "A duplicate (with the original lead's id), or a batch's per-item results", body = BatchResponse),
+        (status = 202, description = "Stored, unassigned (nobody eligible now)", body = LeadResponse),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Missing or invalid credentials", body = ApiError),
+        (status = 413, description = "Body over the size limit", body = ApiError),
+        (status = 415, description = "Unsupported content type", body = ApiError),
+        (status = 422, description = "Invalid lead, or an Idempotency-Key reused with another body", body = ApiError),
+        (status = 429, description = "Over the per-sender rate limit", body = ApiError),
+        (status = 503, description = "PostgREST or the database is unreachable; retry after `Retry-After`", body = ApiError),
+    )
+)]
+pub async fn ingest(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let body = match read_body(&req, payload, state.settings.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return reply(&Err(e)),
+    };
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let method = match auth::verify(req.headers(), &body, &state.settings.webhook_secrets, now) {
+        Ok(method) => method,
+        Err(_) => {
+            tracing::info!("refused: unauthenticated");
+            return reply(&Err(IngestError::Unauthorized));
+        }
+    };
+    tracing::debug!(?method, "authenticated");
+
+    if let (Some(limiter), Some(peer)) = (&state.rate_limiter, req.peer_addr()) {
+        if let Err(retry_after) = limiter.check(peer.ip()) {
+            return reply(&Err(IngestError::RateLimited { retry_after }));
+        }
+    }
+
+    let Some(key) = idempotency_key(req.headers()) else {
+        let (status, body) = process_detached(state.clone(), req.headers().clone(), body).await;
+        return respond(status, body, false);
+    };
+
+    let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+    loop {
+        match state.idempotency.begin(&key, fingerprint) {
+            Begin::Replay(stored) => return respond(stored.status, stored.body, true),
+            Begin::Mismatch => return reply(&Err(IngestError::IdempotencyKeyReused)),
+            Begin::Wait(mut done) => {
+                if let Ok(answer) = done.wait_for(Option::is_some).await {
+                    if let Some(stored) = answer.clone() {
+                        return respond(stored.status, stored.body, true);
+                    }
+                }
+                // The first attempt was cancelled: try to take the key over.
+            }
+            Begin::Process(claim) => {
+                let state = state.clone();
+                let headers = req.headers().clone();
+                // Runs to the end even if this sender disconnects, so the
+                // claim is always settled and waiters always get an answer.
+                let task = actix_web::rt::spawn(async move {
+                    let (status, body) = process(&state, &headers, body).await;
+                    claim.finish(StoredResponse { status, body: body.clone() });
+                    (status, body)
+                });
+                return match task.await {
+                    Ok((status, body)) => respond(status, body, false),
+                    Err(_) => reply(&Err(IngestError::Unavailable)),
+                };
+            }
+        }
+    }
+}
+
+async fn process_detached(state: web::Data<AppState>, headers: HeaderMap, body: web::Bytes) -> (u16, Vec<u8>) {
+    let task = actix_web::rt::spawn(async move { process(&state, &headers, body).await });
+    task.await.unwrap_or_else(|_| render(&Err(IngestError::Unavailable)))
+}
+
+/// Parses, normalizes and stores; returns the status and JSON body to send.
+async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes) -> (u16, Vec<u8>) {
+    match parse(headers, &body) {
+        Err(e) => render(&Err(e)),
+        Ok(Parsed::One(raw)) => render(&ingest_one(state, raw).await),
+        Ok(Parsed::Many(items)) => match ingest_many(state, items).await {
+            Ok(batch) => (200, serde_json::to_vec(&batch).unwrap_or_default()),
+            Err(e) => render(&Err(e)),
+        },
+    }
+}
+
+enum Parsed {
+    One(RawLead),
+    Many(Vec<Result<RawLead, ApiError>>),
+}
+
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Parsed, IngestError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if content_type == "application/x-www-form-urlencoded" {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| IngestError::MalformedBody(format!("the form body could not be read: {e}")))?;
+        return Ok(Parsed::One(RawLead::from_pairs(pairs)));
+    }
+    if content_type != "application/json" && !content_type.ends_with("+json") {
+        return Err(IngestError::UnsupportedMediaType);
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| IngestError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
+    match value {
+        Value::Object(object) => Ok(Parsed::One(RawLead::from_json_object(&object))),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(IngestError::Invalid(ApiError::new("empty_batch", "the array holds no leads")));
+            }
+            if items.len() > MAX_BATCH {
+                return Err(IngestError::Invalid(ApiError::new(
+                    "too_many_leads",
+                    format!("a batch holds at most {MAX_BATCH} leads, got {}", items.len()),
+                )));
+            }
+            Ok(Parsed::Many(
+                items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::Object(object) => Ok(RawLead::from_json_object(&object)),
+                        _ => Err(ApiError::new("not_an_object", "each lead must be a JSON object")),
+                    })
+                    .collect(),
+            ))
+        }
+        _ => Err(IngestError::MalformedBody("the body must be a JSON object or an array of objects".into())),
+    }
+}
+
+async fn ingest_one(state: &AppState, raw: RawLead) -> Result<(u16, LeadResponse), IngestError> {
+    let payload = normalize_lead(raw, state.settings.default_phone_region).map_err(|e| {
+        state.metrics.observe_lead("invalid");
+        tracing::info!(error = %e.error, "lead refused");
+        IngestError::Invalid(e)
+    })?;
+    let phone = mask_phone(&payload.phone);
+    let result = match &state.batcher {
+        Some(batcher) => batcher.ingest(payload).await.map_err(|e| e.to_string()),
+        None => state.rest.ingest_lead(&payload).await.map_err(|e| e.to_string()),
+    };
+    let result = result.map_err(|error| {
+        state.metrics.observe_lead("unavailable");
+        tracing::warn!(%phone, %error, "lead not stored: lead store unavailable");
+        IngestError::Unavailable
+    })?;
+    state.metrics.observe_lead(outcome(&result));
+    tracing::info!(%phone, status = outcome(&result), lead_id = result.lead_id, caller_id = result.caller_id, "lead ingested");
+    match result.status {
+        LeadStatus::Invalid => Err(IngestError::Invalid(ApiError::new(
+            "rejected",
+            result.error.unwrap_or_else(|| "the lead store refused this lead".into()),
+        ))),
+        status => Ok((status_code(status), LeadResponse::from(&result))),
+    }
+}
+
+async fn ingest_many(state: &AppState, items: Vec<Result<RawLead, ApiError>>) -> Result<BatchResponse, IngestError> {
+    let region = state.settings.default_phone_region;
+    let normalized: Vec<Result<IngestPayload, ApiError>> =
+        items.into_iter().map(|item| item.and_then(|raw| normalize_lead(raw, region))).collect();
+    let valid: Vec<IngestPayload> = normalized.iter().filter_map(|n| n.as_ref().ok().cloned()).collect();
+    let mut stored: std::vec::IntoIter<IngestResult> = if valid.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        state.metrics.observe_batch(valid.len());
+        match state.rest.ingest_leads(&valid).await {
+            Ok(results) => results.into_iter(),
+            Err(error) => {
+                tracing::warn!(leads = valid.len(), %error, "batch not stored: lead store unavailable");
+                for _ in 0..valid.len() {
+                    state.metrics.observe_lead("unavailable");
+                }
+                return Err(IngestError::Unavailable);
+            }
+        }
+    };
+    let mut results = Vec::with_capacity(normalized.len());
+    for (index, item) in normalized.into_iter().enumerate() {
+        let entry = match item {
+            Err(error) => {
+                state.metrics.observe_lead("invalid");
+                BatchItem::from_error(index, error)
+            }
+            Ok(payload) => match stored.next() {
+                Some(result) => {
+                    state.metrics.observe_lead(outcome(&result));
+                    tracing::info!(phone = %mask_phone(&payload.phone), status = outcome(&result), lead_id = result.lead_id, "lead ingested");
+                    if result.status == LeadStatus::Invalid {
+                        BatchItem::from_error(
+                            index,
+                            ApiError::new("rejected", result.error.clone().unwrap_or_default()),
+                        )
+                    } else {
+                        BatchItem::from_lead(index, LeadResponse::from(&result))
+                    }
+                }
+                None => return Err(IngestError::Unavailable),
+            },
+        };
+        results.push(entry);
+    }
+    Ok(BatchResponse { results })
+}
+
+fn status_code(status: LeadStatus) -> u16 {
+    match status {
+        LeadStatus::Assigned => 201,
+        LeadStatus::Duplicate => 200,
+        LeadStatus::Unassigned => 202,
+        LeadStatus::Invalid => 422,
+    }
+}
+
+fn outcome(result: &IngestResult) -> &'static str {
+    match result.status {
+        LeadStatus::Assigned => "assigned",
+        LeadStatus::Duplicate => "duplicate",
+        LeadStatus::Unassigned => "unassigned",
+        LeadStatus::Invalid => "invalid",
+    }
+}
+
+/// `Idempotency-Key`, else the Standard Webhooks `webhook-id`.
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    ["idempotency-key", "webhook-id"].iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 255)
+            .map(str::to_owned)
+    })
+}
+
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, IngestError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(IngestError::PayloadTooLarge { limit });
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| IngestError::MalformedBody(format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(IngestError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn render(result: &Result<(u16, LeadResponse), IngestError>) -> (u16, Vec<u8>) {
+    match result {
+        Ok((status, lead)) => (*status, serde_json::to_vec(lead).unwrap_or_default()),
+        Err(e) => {
+            use actix_web::ResponseError;
+            (e.status_code().as_u16(), serde_json::to_vec(&e.body()).unwrap_or_default())
+        }
+    }
+}
+
+fn reply(result: &Result<(u16, LeadResponse), IngestError>) -> HttpResponse {
+    match result {
+        Err(e) => actix_web::ResponseError::error_response(e),
+        Ok(_) => {
+            let (status, body) = render(result);
+            respond(status, body, false)
+        }
+    }
+}
+
+fn respond(status: u16, body: Vec<u8>, replayed: bool) -> HttpResponse {
+    let code = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = HttpResponse::build(code);
+    response.content_type("application/json");
+    if status == 503 {
+        response.insert_header(("Retry-After", crate::error::RETRY_AFTER_SECS.to_string()));
+    }
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.body(body)
+}

@@ -1,0 +1,33 @@
+//! The OpenAPI document, generated from the handlers and shared types.
+
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+
+use bloc_shared::ingest::{ApiError, BatchItem, BatchResponse, CallerRef, LeadResponse, LeadStatus};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bloc CRM ingest API",
+        description = "Authenticated webhook for new leads: normalized, de-duplicated and assigned to a caller.",
+        license(name = "MIT")
+    ),
+    paths(super::ingest::ingest, super::health::healthz, super::health::readyz, super::metrics::metrics, openapi_json),
+    components(schemas(LeadResponse, LeadStatus, CallerRef, BatchResponse, BatchItem, ApiError, super::health::Health)),
+    tags(
+        (name = "ingest", description = "Lead intake"),
+        (name = "operations", description = "Health, readiness, metrics, this document")
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON (the form committed at `crates/api/openapi.json`).
+pub fn document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into()) + "\n"
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(document())
+}

@@ -1,0 +1,12 @@
+//! Structured logs. `RUST_LOG` filters (default `info`); `LOG_FORMAT=json`
+//! writes JSON lines. Secrets never reach a log (they live in `secrecy`
+//! types), and phone numbers are logged masked.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
