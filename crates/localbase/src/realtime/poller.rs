@@ -1,0 +1,336 @@
+//! The single polling task: reads changes from the slot in commit order,
+//! decides who may see each one, and hands rendered frames to the sockets.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+use tokio_postgres::Client;
+
+use super::binding::ChangeKind;
+use super::catalog::{Catalog, TableInfo};
+use super::hub::Outbound;
+use super::identity::Identity;
+use super::phoenix::{self, json_string};
+use super::values;
+use super::visibility::{self, connect};
+use super::wal::{add_tables_option, RawChange, Slot};
+use super::Shared;
+
+/// How often the publication's table list and cached privileges are re-read.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// Pause after an empty poll while changes are flowing…
+const ACTIVE_DELAY: Duration = Duration::from_millis(10);
+/// …and once nothing has changed for a while.
+const IDLE_DELAY: Duration = Duration::from_millis(20);
+const IDLE_AFTER: Duration = Duration::from_secs(2);
+
+/// One change, decoded and ready to filter.
+struct Change {
+    kind: ChangeKind,
+    table: Arc<TableInfo>,
+    commit_timestamp: String,
+    record: Option<Map<String, Value>>,
+    /// What is sent as `old_record`: only the primary key on RLS tables.
+    old_record: Option<Map<String, Value>>,
+    /// What filters see for a DELETE: the whole replica identity.
+    old_values: Map<String, Value>,
+    /// Primary key values as wal2json wrote them, for RLS checks.
+    key: Map<String, Value>,
+}
+
+pub struct Poller {
+    url: String,
+    client: Client,
+    slot: Slot,
+    catalog: Catalog,
+    add_tables: String,
+    last_refresh: Instant,
+    shared: Weak<Shared>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Poller {
+    /// Connects, creates the slot and reads the publication. Changes committed
+    /// after this returns are delivered.
+    pub async fn start(url: &str, shared: &Arc<Shared>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Poller> {
+        let client = connect(url, "localbase realtime wal").await?;
+        let slot = Slot::create(&client).await?;
+        let mut catalog = Catalog::default();
+        catalog.refresh(&*shared.pool.get().await?).await?;
+        let add_tables = add_tables_option(catalog.tables.keys().map(|(s, t)| (s.as_str(), t.as_str())));
+        Ok(Poller {
+            url: url.to_owned(),
+            client,
+            slot,
+            catalog,
+            add_tables,
+            last_refresh: Instant::now(),
+            shared: Arc::downgrade(shared),
+            shutdown,
+        })
+    }
+
+    /// Polls until shutdown or until every `RealtimeState` is gone, then drops the slot.
+    pub async fn run(mut self) {
+        let mut last_change = Instant::now();
+        loop {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            let Some(shared) = self.shared.upgrade() else { break };
+            if self.last_refresh.elapsed() >= REFRESH_EVERY {
+                self.refresh(&shared).await;
+            }
+            match self.slot.poll(&self.client, &self.add_tables).await {
+                Ok(changes) if !changes.is_empty() => {
+                    self.dispatch(&shared, changes).await;
+                    last_change = Instant::now();
+                    // More may be waiting: poll again at once.
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "polling the realtime slot failed; reconnecting");
+                    drop(shared);
+                    self.recover().await;
+                    continue;
+                }
+            }
+            drop(shared);
+            let delay = if last_change.elapsed() < IDLE_AFTER { ACTIVE_DELAY } else { IDLE_DELAY };
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.changed() => {}
+            }
+        }
+        self.slot.drop_slot(&self.client).await;
+    }
+
+    async fn refresh(&mut self, shared: &Shared) {
+        self.last_refresh = Instant::now();
+        let result = async {
+            let client = shared.pool.get().await?;
+            self.catalog.refresh(&client).await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.add_tables =
+                    add_tables_option(self.catalog.tables.keys().map(|(s, t)| (s.as_str(), t.as_str())));
+            }
+            Err(e) => tracing::warn!(error = %e, "refreshing the realtime publication failed"),
+        }
+    }
+
+    /// Gets a working session and slot back after an error. Changes committed
+    /// while there was no slot are not delivered.
+    async fn recover(&mut self) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            if *self.shutdown.borrow() || self.shared.strong_count() == 0 {
+                return;
+            }
+            if self.client.is_closed() {
+                match connect(&self.url, "localbase realtime wal").await {
+                    Ok(c) => self.client = c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "realtime could not reconnect to the database");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                }
+            }
+            // The failed poll dropped a temporary slot; a fresh one starts now.
+            match Slot::create(&self.client).await {
+                Ok(slot) => {
+                    tracing::warn!(slot = %slot.name, "realtime slot recreated; changes in between were not delivered");
+                    self.slot = slot;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "realtime could not recreate its slot");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, shared: &Shared, raw: Vec<RawChange>) {
+        let subscribers = shared.hub.snapshot();
+        if subscribers.is_empty() {
+            return;
+        }
+        let pool = &shared.pool;
+        let mut oids: Vec<u32> = Vec::new();
+        for change in &raw {
+            oids.extend(change.columns.iter().map(|c| c.typeoid));
+            oids.extend(change.identity.iter().map(|c| c.typeoid));
+        }
+        match pool.get().await {
+            Ok(client) => {
+                if let Err(e) = self.catalog.load_types(&client, oids.into_iter()).await {
+                    tracing::warn!(error = %e, "realtime could not read column types; sending them as text");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "realtime could not read column types; sending them as text"),
+        }
+        let changes: Vec<Change> = raw.iter().filter_map(|r| self.decode(r)).collect();
+
+        // Who wants what, by bindings and filters.
+        let mut candidates: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+        for (ci, change) in changes.iter().enumerate() {
+            let values = change.record.as_ref().unwrap_or(&change.old_values);
+            let column_type = |col: &str| change.table.column_type(col);
+            for (si, sub) in subscribers.iter().enumerate() {
+                let ids: Vec<u32> = sub
+                    .bindings
+                    .iter()
+                    .filter(|b| {
+                        b.covers(&change.table.schema, &change.table.name) && b.wants(change.kind, values, &column_type)
+                    })
+                    .map(|b| b.id)
+                    .collect();
+                if !ids.is_empty() {
+                    candidates.push((ci, si, ids));
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return;
+        }
+
+        // Table privileges, then row level security, batched per identity and table.
+        let pairs: Vec<(String, u32)> = candidates
+            .iter()
+            .map(|(ci, si, _)| (subscribers[*si].identity.role.clone(), changes[*ci].table.oid))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        match pool.get().await {
+            Ok(client) => {
+                if let Err(e) = self.catalog.load_privileges(&client, &pairs).await {
+                    tracing::warn!(error = %e, "realtime could not read table privileges");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "realtime could not read table privileges"),
+        }
+        let privileged = |identity: &Identity, table: &TableInfo| {
+            self.catalog
+                .privileges
+                .get(&(identity.role.clone(), table.oid))
+                .copied()
+                .unwrap_or(false)
+        };
+        let needs_rls = |ci: usize, identity: &Identity| {
+            let change = &changes[ci];
+            change.kind != ChangeKind::Delete && change.table.rls && !identity.bypass_rls
+        };
+        let mut groups: HashMap<(String, u32), (Arc<Identity>, Arc<TableInfo>, BTreeSet<usize>)> = HashMap::new();
+        for (ci, si, _) in &candidates {
+            let identity = &subscribers[*si].identity;
+            let table = &changes[*ci].table;
+            if needs_rls(*ci, identity) && privileged(identity, table) {
+                groups
+                    .entry((identity.key.clone(), table.oid))
+                    .or_insert_with(|| (identity.clone(), table.clone(), BTreeSet::new()))
+                    .2
+                    .insert(*ci);
+            }
+        }
+        let checks = groups.into_iter().map(|(key, (identity, table, indexes))| {
+            let rows: Vec<(usize, &Map<String, Value>)> = indexes.iter().map(|i| (*i, &changes[*i].key)).collect();
+            async move {
+                let seen = match pool.get().await {
+                    Ok(client) => visibility::visible(&client, &identity, &table, &rows).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "realtime RLS check could not get a connection");
+                        HashSet::new()
+                    }
+                };
+                (key, seen)
+            }
+        });
+        let visible: HashMap<(String, u32), HashSet<usize>> = futures::future::join_all(checks).await.into_iter().collect();
+
+        // Send, in commit order.
+        let mut rendered: Vec<Option<String>> = vec![None; changes.len()];
+        for (ci, si, ids) in candidates {
+            let sub = &subscribers[si];
+            let change = &changes[ci];
+            let allowed = privileged(&sub.identity, &change.table)
+                && (!needs_rls(ci, &sub.identity)
+                    || visible
+                        .get(&(sub.identity.key.clone(), change.table.oid))
+                        .is_some_and(|seen| seen.contains(&ci)));
+            if !allowed {
+                continue;
+            }
+            let data = rendered[ci].get_or_insert_with(|| render_data(change));
+            let ids = Value::from(ids).to_string();
+            let payload = format!(r#"{{"ids":{ids},"data":{data}}}"#);
+            let frame = phoenix::render(sub.vsn, &Value::Null, &Value::Null, &sub.topic, "postgres_changes", &payload);
+            // A closed socket is removed by its own task; nothing to do here.
+            let _ = sub.tx.send(Outbound::Text(frame));
+        }
+    }
+
+    fn decode(&self, raw: &RawChange) -> Option<Change> {
+        let kind = raw.kind()?;
+        let table = self.catalog.tables.get(&(raw.schema.clone(), raw.table.clone()))?.clone();
+        let types = &self.catalog.types;
+        let record = (kind != ChangeKind::Delete).then(|| values::record(types, &raw.columns));
+        let old_values = if kind == ChangeKind::Insert { Map::new() } else { values::record(types, &raw.identity) };
+        let old_record = (kind != ChangeKind::Insert).then(|| {
+            if table.rls {
+                only_key(&old_values, &table.primary_key)
+            } else {
+                old_values.clone()
+            }
+        });
+        let source = if kind == ChangeKind::Delete { &raw.identity } else { &raw.columns };
+        let key = source
+            .iter()
+            .filter(|c| table.primary_key.contains(&c.name))
+            .map(|c| (c.name.clone(), c.value.clone()))
+            .collect();
+        Some(Change { kind, table, commit_timestamp: raw.commit_timestamp(), record, old_record, old_values, key })
+    }
+}
+
+fn only_key(values: &Map<String, Value>, key: &[String]) -> Map<String, Value> {
+    values
+        .iter()
+        .filter(|(name, _)| key.contains(name))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
+/// The `data` object of a `postgres_changes` event.
+fn render_data(change: &Change) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"{"schema":"#);
+    out.push_str(&json_string(&change.table.schema));
+    out.push_str(r#","table":"#);
+    out.push_str(&json_string(&change.table.name));
+    out.push_str(r#","commit_timestamp":"#);
+    out.push_str(&json_string(&change.commit_timestamp));
+    out.push_str(r#","type":""#);
+    out.push_str(change.kind.as_str());
+    out.push_str(r#"","columns":"#);
+    out.push_str(&change.table.columns_json);
+    if let Some(record) = &change.record {
+        out.push_str(r#","record":"#);
+        out.push_str(&Value::Object(record.clone()).to_string());
+    }
+    if let Some(old) = &change.old_record {
+        out.push_str(r#","old_record":"#);
+        out.push_str(&Value::Object(old.clone()).to_string());
+    }
+    out.push_str(r#","errors":null}"#);
+    out
+}
