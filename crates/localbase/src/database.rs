@@ -1,0 +1,165 @@
+//! Getting a database ready: a project-local cluster (or `DATABASE_URL`),
+//! Supabase's bootstrap (which includes the GoTrue tables the auth server
+//! uses: `auth.users`, `auth.sessions`, `auth.refresh_tokens`), and the
+//! migrations.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use pgcluster::{Cluster, ClusterOptions};
+
+use crate::config::{Config, MigrationRunner};
+
+/// The Supabase CLI version the project pins.
+pub const SUPABASE_CLI_VERSION: &str = "2.117.0";
+
+/// A database localbase serves, and the cluster behind it if it started one.
+pub struct Database {
+    pub url: String,
+    cluster: Option<Cluster>,
+}
+
+impl Database {
+    /// Stops the cluster this process started, if any. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut cluster) = self.cluster.take() {
+            cluster.stop();
+        }
+    }
+}
+
+/// Starts or connects to the database, then bootstraps and migrates it.
+/// Blocking: call it from `spawn_blocking`.
+pub fn prepare(config: &Config) -> anyhow::Result<Database> {
+    let mut db = open(config)?;
+    if let Err(e) = schema(config, &db.url) {
+        db.stop();
+        return Err(e);
+    }
+    Ok(db)
+}
+
+fn open(config: &Config) -> anyhow::Result<Database> {
+    if config.temporary_database {
+        let (cluster, admin_url) = match &config.database_url {
+            Some(url) => (None, url.clone()),
+            None => match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => (None, url),
+                _ => {
+                    let c = Cluster::temporary()?;
+                    let url = c.url("postgres");
+                    (Some(c), url)
+                }
+            },
+        };
+        let name = format!("localbase_test_{}", uuid::Uuid::new_v4().simple());
+        let url = pgcluster::create_database(&admin_url, &name)
+            .context("creating a database for the test")?;
+        return Ok(Database { url, cluster });
+    }
+    if let Some(url) = &config.database_url {
+        return Ok(Database { url: url.clone(), cluster: None });
+    }
+    let cluster = Cluster::start(&ClusterOptions {
+        dir: config.dir.join("db"),
+        port: config.db_port,
+        durable: true,
+    })
+    .context("starting the project-local PostgreSQL cluster")?;
+    Ok(Database { url: cluster.url("postgres"), cluster: Some(cluster) })
+}
+
+fn schema(config: &Config, url: &str) -> anyhow::Result<()> {
+    pgcluster::bootstrap(url).context("applying supabase/bootstrap.sql")?;
+    migrate(config, url)
+}
+
+fn migrate(config: &Config, url: &str) -> anyhow::Result<()> {
+    let dir = &config.migrations_dir;
+    let runner = match config.migrations {
+        MigrationRunner::Skip => return Ok(()),
+        MigrationRunner::Auto if !dir.exists() => {
+            tracing::warn!("no migrations folder at {}; none applied", dir.display());
+            return Ok(());
+        }
+        MigrationRunner::Auto => supabase_cli(dir),
+        MigrationRunner::Builtin => None,
+        MigrationRunner::SupabaseCli => match supabase_cli(dir) {
+            Some(cli) => Some(cli),
+            None => bail!(
+                "the Supabase CLI {SUPABASE_CLI_VERSION} was asked for and not found \
+                 (tests/node_modules/.bin/supabase or `supabase` on PATH); run `npm ci` in tests/"
+            ),
+        },
+    };
+    match runner {
+        Some(cli) => push_with_cli(&cli, dir, url),
+        None => {
+            let applied = pgcluster::migrations::apply(url, dir)
+                .with_context(|| format!("applying the migrations in {}", dir.display()))?;
+            if !applied.is_empty() {
+                tracing::info!("applied migrations {applied:?}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The Supabase CLI, if it is installed at the pinned version and the
+/// migrations sit in a `supabase/migrations` folder it can be pointed at.
+fn supabase_cli(migrations_dir: &Path) -> Option<PathBuf> {
+    let workdir = cli_workdir(migrations_dir)?;
+    let mut candidates = vec![workdir.join("tests/node_modules/.bin/supabase")];
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.push(cwd.join("tests/node_modules/.bin/supabase"));
+    }
+    candidates.push(PathBuf::from("supabase"));
+    candidates.into_iter().find(|cli| {
+        Command::new(cli)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == SUPABASE_CLI_VERSION)
+    })
+}
+
+/// The folder holding `supabase/`, which is what the CLI's `--workdir` names.
+fn cli_workdir(migrations_dir: &Path) -> Option<PathBuf> {
+    let dir = std::fs::canonicalize(migrations_dir).ok()?;
+    let supabase = dir.parent()?;
+    if dir.file_name()? != "migrations" || supabase.file_name()? != "supabase" {
+        return None;
+    }
+    Some(supabase.parent()?.to_path_buf())
+}
+
+fn push_with_cli(cli: &Path, migrations_dir: &Path, url: &str) -> anyhow::Result<()> {
+    let workdir = cli_workdir(migrations_dir).context("locating the folder holding supabase/")?;
+    // The CLI tries TLS first and gives up when the server has none, which a
+    // local cluster does not.
+    let url = if url.contains("sslmode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    };
+    let out = Command::new(cli)
+        .args(["db", "push", "--db-url", &url, "--yes", "--workdir"])
+        .arg(&workdir)
+        .env("DO_NOT_TRACK", "1")
+        .env("SUPABASE_TELEMETRY_DISABLED", "1")
+        .output()
+        .with_context(|| format!("running {}", cli.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`supabase db push` failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    tracing::info!("migrations applied with the Supabase CLI {SUPABASE_CLI_VERSION}");
+    Ok(())
+}
