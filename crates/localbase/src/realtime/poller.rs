@@ -41,6 +41,9 @@ struct Change {
     key: Map<String, Value>,
 }
 
+/// The rows one identity must be checked for on one table.
+type RlsGroup = (Arc<Identity>, Arc<TableInfo>, BTreeSet<usize>);
+
 pub struct Poller {
     url: String,
     client: Client,
@@ -230,7 +233,7 @@ impl Poller {
             let change = &changes[ci];
             change.kind != ChangeKind::Delete && change.table.rls && !identity.bypass_rls
         };
-        let mut groups: HashMap<(String, u32), (Arc<Identity>, Arc<TableInfo>, BTreeSet<usize>)> = HashMap::new();
+        let mut groups: HashMap<(String, u32), RlsGroup> = HashMap::new();
         for (ci, si, _) in &candidates {
             let identity = &subscribers[*si].identity;
             let table = &changes[*ci].table;
