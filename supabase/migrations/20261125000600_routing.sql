@@ -23,11 +23,13 @@
 
 /** The single assignment lock; held until the end of the transaction. */
 create or replace function engine.lock_assignments() returns void
-language sql volatile
+language plpgsql volatile
 set search_path = ''
 as $$
+begin
   -- key space 0x424C4F43 ('BLOC'), object 1: the assignment lock
-  select pg_catalog.pg_advisory_xact_lock(1112297283, 1)
+  perform pg_catalog.pg_advisory_xact_lock(1112297283, 1);
+end
 $$;
 
 /** Serializes leads with one phone, so two concurrent requests with that
@@ -35,10 +37,12 @@ $$;
     then (new statement, new snapshot) finds it as a duplicate. Different
     phones colliding on the 32-bit hash merely wait for each other. */
 create or replace function engine.lock_phone(phone text) returns void
-language sql volatile
+language plpgsql volatile
 set search_path = ''
 as $$
-  select pg_catalog.pg_advisory_xact_lock(1112297284, pg_catalog.hashtext(phone))
+begin
+  perform pg_catalog.pg_advisory_xact_lock(1112297284, pg_catalog.hashtext(lock_phone.phone));
+end
 $$;
 
 /** The routing rule. Must be called with engine.lock_assignments() already
@@ -57,9 +61,12 @@ create or replace function engine.choose_caller(
   state text, language text, exclude bigint, moment timestamptz, day date,
   out caller_id bigint, out caller_name text, out tier int, out candidates jsonb
 )
-language sql volatile
+language plpgsql volatile
 set search_path = ''
 as $$
+begin
+  -- plpgsql rather than sql: its plan is cached per session, where a
+  -- non-inlined sql function would be planned again on every lead.
   with eligible as (
     select c.id, c.name, c.assigned_states, c.languages, c.daily_lead_limit, c.weight,
            c.last_assigned_at, coalesce(l.assigned, 0) as assigned_today
@@ -75,21 +82,23 @@ as $$
              when e.assigned_today >= e.daily_lead_limit then 4
              when choose_caller.state is not null and choose_caller.state = any (e.assigned_states) then 1
              else 2
-           end as tier
+           end as rank_tier
     from eligible e
   )
-  select r.id, r.name, r.tier,
+  select r.id, r.name, r.rank_tier,
          pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'caller_id', r.id, 'name', r.name, 'assigned_today', r.assigned_today,
            'daily_lead_limit', r.daily_lead_limit, 'weight', r.weight))
            over (order by r.id rows between unbounded preceding and unbounded following)
+    into choose_caller.caller_id, choose_caller.caller_name, choose_caller.tier, choose_caller.candidates
   from ranked r
-  order by r.tier,
-           (r.tier = 1 and choose_caller.language is not null and choose_caller.language = any (r.languages)) desc,
-           case when r.tier = 4 then r.assigned_today::numeric else r.assigned_today::numeric / r.weight end,
+  order by r.rank_tier,
+           (r.rank_tier = 1 and choose_caller.language is not null and choose_caller.language = any (r.languages)) desc,
+           case when r.rank_tier = 4 then r.assigned_today::numeric else r.assigned_today::numeric / r.weight end,
            r.last_assigned_at nulls first,
            r.id
-  limit 1
+  limit 1;
+end
 $$;
 
 /** Books one assignment to `caller_id` on `day`: the daily load and
@@ -104,12 +113,4 @@ begin
   on conflict on constraint caller_daily_loads_pkey do update set assigned = l.assigned + 1;
   update public.callers c set last_assigned_at = book.moment where c.id = book.caller_id;
 end
-$$;
-
-/** The log reason for a routing tier. */
-create or replace function engine.tier_reason(tier int) returns text
-language sql immutable
-set search_path = ''
-as $$
-  select case tier when 1 then 'state_match' when 2 then 'global' when 4 then 'overflow' end
 $$;

@@ -40,14 +40,6 @@ begin
 end
 $$;
 
-/** `payload -> field` as trimmed text, null when absent, null or blank. */
-create or replace function engine.payload_text(payload jsonb, field text) returns text
-language sql immutable
-set search_path = ''
-as $$
-  select nullif(pg_catalog.btrim(payload ->> field), '')
-$$;
-
 /** Stores (or recognises as duplicate) one valid lead. The caller holds the
     lead's phone lock, so no other transaction can insert this phone until
     ours ends, and this statement's snapshot sees any such lead committed
@@ -58,20 +50,24 @@ set search_path = ''
 as $$
 declare
   moment timestamptz := engine.now();
-  day date := engine.local_day(moment);
+  settings record;
+  day date;
   lead_phone text := payload ->> 'phone';
-  lead_state text := engine.payload_text(payload, 'state');
-  lead_language text := pg_catalog.lower(engine.payload_text(payload, 'language'));
+  lead_state text := nullif(pg_catalog.btrim(payload ->> 'state'), '');
+  lead_language text := pg_catalog.lower(nullif(pg_catalog.btrim(payload ->> 'language'), ''));
   original record;
   choice record;
+  reason text;
   new_lead_id bigint;
 begin
+  select s.time_zone, s.duplicate_window into settings from public.settings s where s.id;
+  day := (moment at time zone settings.time_zone)::date;
   select l.id, l.caller_id, c.name as caller_name
     into original
     from public.leads l
     left join public.callers c on c.id = l.caller_id
    where l.phone = lead_phone
-     and l.created_at > moment - (select s.duplicate_window from public.settings s where s.id)
+     and l.created_at > moment - settings.duplicate_window
    order by l.created_at desc
    limit 1;
   if found then
@@ -97,12 +93,12 @@ begin
     status, caller_id, assigned_at, created_at, updated_at)
   values (
     lead_phone,
-    engine.payload_text(payload, 'name'),
-    engine.payload_text(payload, 'email'),
+    nullif(pg_catalog.btrim(payload ->> 'name'), ''),
+    nullif(pg_catalog.btrim(payload ->> 'email'), ''),
     lead_state,
-    engine.payload_text(payload, 'city'),
+    nullif(pg_catalog.btrim(payload ->> 'city'), ''),
     lead_language,
-    engine.payload_text(payload, 'source'),
+    nullif(pg_catalog.btrim(payload ->> 'source'), ''),
     coalesce(nullif(payload -> 'metadata', 'null'::jsonb), '{}'::jsonb),
     case when choice.caller_id is null then 'unassigned' else 'new' end,
     choice.caller_id,
@@ -116,14 +112,13 @@ begin
       'caller_name', null, 'reason', null, 'tier', null);
   end if;
 
+  reason := case choice.tier when 1 then 'state_match' when 2 then 'global' else 'overflow' end;
   insert into public.assignment_logs (lead_id, caller_id, reason, tier, candidates, created_at)
-  values (new_lead_id, choice.caller_id, engine.tier_reason(choice.tier), choice.tier,
-          choice.candidates, moment);
+  values (new_lead_id, choice.caller_id, reason, choice.tier, choice.candidates, moment);
 
   return pg_catalog.jsonb_build_object(
     'status', 'assigned', 'lead_id', new_lead_id, 'caller_id', choice.caller_id,
-    'caller_name', choice.caller_name, 'reason', engine.tier_reason(choice.tier),
-    'tier', choice.tier);
+    'caller_name', choice.caller_name, 'reason', reason, 'tier', choice.tier);
 end
 $$;
 
