@@ -29,26 +29,34 @@ insert into public.settings (id) values (true) on conflict (id) do nothing;
     `last_assigned_at` values for the "least recently assigned" tie-break.
     Every timestamp and every "today" the engine writes goes through this. */
 create or replace function engine.now() returns timestamptz
-language sql volatile
+language plpgsql volatile
 set search_path = ''
 as $$
-  select coalesce(nullif(pg_catalog.current_setting('bloc.now', true), '')::timestamptz, pg_catalog.clock_timestamp())
+begin
+  -- The engine's helpers are plpgsql, not sql: a sql function that cannot be
+  -- inlined (SET search_path prevents it) is parsed and planned on every call.
+  return coalesce(nullif(pg_catalog.current_setting('bloc.now', true), '')::timestamptz, pg_catalog.clock_timestamp());
+end
 $$;
 
 /** The team's time zone. */
 create or replace function engine.time_zone() returns text
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select time_zone from public.settings where id
+begin
+  return (select s.time_zone from public.settings s where s.id);
+end
 $$;
 
 /** The local date of `at` in the team's time zone: the key of daily loads. */
 create or replace function engine.local_day(moment timestamptz) returns date
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select (moment at time zone engine.time_zone())::date
+begin
+  return (local_day.moment at time zone engine.time_zone())::date;
+end
 $$;
 
 grant execute on function engine.now(), engine.time_zone(), engine.local_day(timestamptz)

@@ -33,5 +33,10 @@ create table if not exists public.caller_daily_loads (
   caller_id bigint not null references public.callers (id) on delete cascade,
   day date not null,
   assigned int not null default 0 check (assigned >= 0),
+  -- The caller's latest assignment that day. The engine reads it for the
+  -- "least recently assigned" tie-break and copies it to
+  -- callers.last_assigned_at once per transaction, so a batch of 100 leads
+  -- updates each caller row once, not 100 times.
+  last_assigned_at timestamptz null,
   primary key (caller_id, day)
 );

@@ -4,7 +4,7 @@
 -- LOCKING DESIGN (see docs/engine.md for the full argument)
 --
 -- Every write to assignment state -- caller_daily_loads, callers
--- (including last_assigned_at and eligibility), and the caller of a lead --
+-- (eligibility, limits, weights, last_assigned_at), and the caller of a lead --
 -- happens inside a transaction that first takes ONE transaction-scoped
 -- advisory lock, engine.lock_assignments(), and keeps it until commit.
 -- The candidate query runs as a later statement than the lock. Under Read
@@ -59,7 +59,7 @@ $$;
     No row when nobody is eligible. */
 create or replace function engine.choose_caller(
   state text, language text, exclude bigint, moment timestamptz, day date,
-  out caller_id bigint, out caller_name text, out tier int, out candidates jsonb
+  out caller_id bigint, out caller_name text, out tier int, out candidates json
 )
 language plpgsql volatile
 set search_path = ''
@@ -69,7 +69,8 @@ begin
   -- non-inlined sql function would be planned again on every lead.
   with eligible as (
     select c.id, c.name, c.assigned_states, c.languages, c.daily_lead_limit, c.weight,
-           c.last_assigned_at, coalesce(l.assigned, 0) as assigned_today
+           coalesce(l.last_assigned_at, c.last_assigned_at) as last_assigned_at,
+           coalesce(l.assigned, 0) as assigned_today
     from public.callers c
     left join public.caller_daily_loads l on l.caller_id = c.id and l.day = choose_caller.day
     where c.active
@@ -86,7 +87,7 @@ begin
     from eligible e
   )
   select r.id, r.name, r.rank_tier,
-         pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+         pg_catalog.json_agg(pg_catalog.json_build_object(
            'caller_id', r.id, 'name', r.name, 'assigned_today', r.assigned_today,
            'daily_lead_limit', r.daily_lead_limit, 'weight', r.weight))
            over (order by r.id rows between unbounded preceding and unbounded following)
@@ -101,16 +102,35 @@ begin
 end
 $$;
 
-/** Books one assignment to `caller_id` on `day`: the daily load and
+/** Books one assignment to `caller_id` on `day`: the daily load and its
     last_assigned_at. Caller must hold the assignment lock. */
 create or replace function engine.book(caller_id bigint, day date, moment timestamptz) returns void
 language plpgsql volatile
 set search_path = ''
 as $$
 begin
-  insert into public.caller_daily_loads as l (caller_id, day, assigned)
-  values (book.caller_id, book.day, 1)
-  on conflict on constraint caller_daily_loads_pkey do update set assigned = l.assigned + 1;
-  update public.callers c set last_assigned_at = book.moment where c.id = book.caller_id;
+  insert into public.caller_daily_loads as l (caller_id, day, assigned, last_assigned_at)
+  values (book.caller_id, book.day, 1, book.moment)
+  on conflict on constraint caller_daily_loads_pkey
+  do update set assigned = l.assigned + 1, last_assigned_at = excluded.last_assigned_at;
+end
+$$;
+
+/** Copies the latest booking time of `day` (and the day before, for a
+    transaction that crossed midnight) to callers.last_assigned_at, once at
+    the end of each engine operation. Caller must hold the assignment lock. */
+create or replace function engine.publish_last_assigned(day date) returns void
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+  update public.callers c
+     set last_assigned_at = l.last_assigned_at
+    from (select d.caller_id, max(d.last_assigned_at) as last_assigned_at
+            from public.caller_daily_loads d
+           where d.day between publish_last_assigned.day - 1 and publish_last_assigned.day
+           group by d.caller_id) l
+   where l.caller_id = c.id
+     and (c.last_assigned_at is null or l.last_assigned_at > c.last_assigned_at);
 end
 $$;

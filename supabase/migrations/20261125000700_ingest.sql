@@ -132,12 +132,17 @@ set search_path = ''
 as $$
 declare
   problem text := engine.lead_payload_error(payload);
+  result jsonb;
 begin
   if problem is not null then
     return pg_catalog.jsonb_build_object('status', 'invalid', 'error', problem);
   end if;
   perform engine.lock_phone(payload ->> 'phone');
-  return engine.ingest_valid_lead(payload);
+  result := engine.ingest_valid_lead(payload);
+  if result ->> 'status' = 'assigned' then
+    perform engine.publish_last_assigned(engine.local_day(engine.now()));
+  end if;
+  return result;
 end
 $$;
 
@@ -199,6 +204,7 @@ begin
         results := results || engine.ingest_valid_lead(payloads -> (i - 1));
       end if;
     end loop;
+    perform engine.publish_last_assigned(engine.local_day(engine.now()));
     return pg_catalog.to_jsonb(results);
   exception when others then
     null; -- fall through to the item-by-item path below
@@ -216,6 +222,9 @@ begin
       results := results || pg_catalog.jsonb_build_object('status', 'invalid', 'error', sqlerrm);
     end;
   end loop;
+  if exists (select 1 from pg_catalog.unnest(problems) p where p is null) then
+    perform engine.publish_last_assigned(engine.local_day(engine.now()));
+  end if;
   return pg_catalog.to_jsonb(results);
 end
 $$;

@@ -35,6 +35,9 @@ begin
     values (lead.id, choice.caller_id, 'backlog', choice.tier, choice.candidates, moment);
     moved := moved || lead.id;
   end loop;
+  if pg_catalog.cardinality(moved) > 0 then
+    perform engine.publish_last_assigned(day);
+  end if;
   return pg_catalog.jsonb_build_object('moved', pg_catalog.cardinality(moved), 'leads', pg_catalog.to_jsonb(moved));
 end
 $$;
@@ -90,6 +93,9 @@ begin
     values (lead.id, choice.caller_id, lead.caller_id, 'sla_reassign', choice.tier, choice.candidates, moment);
     moved := moved || lead.id;
   end loop;
+  if pg_catalog.cardinality(moved) > 0 then
+    perform engine.publish_last_assigned(day);
+  end if;
   return pg_catalog.jsonb_build_object('moved', pg_catalog.cardinality(moved), 'leads', pg_catalog.to_jsonb(moved));
 end
 $$;
@@ -133,6 +139,7 @@ begin
    where id = lead.id;
   insert into public.assignment_logs (lead_id, caller_id, previous_caller_id, reason, tier, candidates, note, created_at)
   values (lead.id, target.id, lead.caller_id, 'manual', null, '[]', p_note, moment);
+  perform engine.publish_last_assigned(day);
   return pg_catalog.jsonb_build_object(
     'status', 'assigned', 'lead_id', lead.id, 'caller_id', target.id, 'caller_name', target.name,
     'previous_caller_id', lead.caller_id, 'reason', 'manual', 'tier', null);
