@@ -61,6 +61,7 @@ impl LocalBase {
         }
         std::fs::create_dir_all(&config.dir)
             .with_context(|| format!("creating {}", config.dir.display()))?;
+        allow_cluster_owner_through(&config)?;
         let keys = Arc::new(Keys::load_or_create(&config.dir)?);
 
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.bind, config.port))
@@ -190,6 +191,26 @@ impl Drop for LocalBase {
             db.stop();
         }
     }
+}
+
+/// As root, the cluster under `<dir>/db` is run by the `postgres` user, which
+/// must be able to pass through `<dir>` (a `mkdtemp` folder is 0700).
+fn allow_cluster_owner_through(config: &Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if config.database_url.is_some() || config.temporary_database || !nix_is_root() {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(&config.dir)?;
+    let mode = meta.permissions().mode();
+    if mode & 0o001 == 0 {
+        std::fs::set_permissions(&config.dir, std::fs::Permissions::from_mode(mode | 0o011))
+            .with_context(|| format!("letting the postgres user through {}", config.dir.display()))?;
+    }
+    Ok(())
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
 }
 
 async fn build_app(
