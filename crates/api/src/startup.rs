@@ -67,6 +67,8 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(observe))
                 .configure(routes::config)
         })
+        // Generous under bursts on small machines; a proxy in front handles slow clients.
+        .client_request_timeout(std::time::Duration::from_secs(15))
         .listen(listener)?;
         if let Some(workers) = settings.workers {
             server = server.workers(workers);

@@ -1,0 +1,125 @@
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use bloc_api::auth::{hmac, to_hex};
+use bloc_api::{Application, Settings};
+use localbase::{Config, LocalBase};
+use serde_json::Value;
+
+pub const SECRET: &str = "test-secret-one";
+pub const OTHER_SECRET: &str = "test-secret-two";
+pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: tokio_postgres::Client,
+    pub base: Option<LocalBase>,
+}
+
+/// The service with default settings (batching on) over a fresh localbase.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// The service with extra environment variables (`("BATCHING", "off")`).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let base = LocalBase::start(Config::for_tests()).await.expect("localbase starts");
+    spawn_app_on(base, extra).await
+}
+
+/// The service over an already started localbase.
+pub async fn spawn_app_on(base: LocalBase, extra: &[(&str, &str)]) -> TestApp {
+    let mut vars: HashMap<String, String> = [
+        ("SUPABASE_URL", base.api_url()),
+        ("SUPABASE_SERVICE_ROLE_KEY", base.service_role_key()),
+        ("WEBHOOK_SECRETS", &format!("{SECRET},{OTHER_SECRET},{WHSEC}")),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("MAINTENANCE_INTERVAL_SECS", "0"),
+        ("RPC_TIMEOUT_MS", "3000"),
+        ("WORKERS", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid settings");
+    let app = Application::build(settings).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let (db, connection) = tokio_postgres::connect(base.db_url(), tokio_postgres::NoTls).await.expect("db connects");
+    tokio::spawn(connection);
+    TestApp { address, client: reqwest::Client::new(), db, base: Some(base) }
+}
+
+impl TestApp {
+    /// POSTs JSON `body` with the shared-secret header.
+    pub async fn post_json(&self, body: &Value) -> reqwest::Response {
+        self.post_raw(body.to_string(), "application/json", &[("X-Webhook-Secret", SECRET.to_string())]).await
+    }
+
+    pub async fn post_raw(&self, body: String, content_type: &str, headers: &[(&str, String)]) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/api/ingest", self.address))
+            .header("Content-Type", content_type)
+            .body(body);
+        for (k, v) in headers {
+            request = request.header(*k, v);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// A caller taking leads from `states`.
+    pub async fn add_caller(&self, name: &str, states: &[&str]) -> i64 {
+        let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+        self.db
+            .query_one(
+                "insert into public.callers (name, assigned_states, daily_lead_limit) values ($1, $2, 1000) returning id",
+                &[&name, &states],
+            )
+            .await
+            .expect("caller inserted")
+            .get(0)
+    }
+
+    pub async fn lead_count(&self) -> i64 {
+        self.db.query_one("select count(*) from public.leads", &[]).await.expect("count").get(0)
+    }
+
+    /// `(phone, state)` of lead `id`.
+    pub async fn lead(&self, id: i64) -> Option<(String, Option<String>, Value)> {
+        self.db
+            .query_opt("select phone, state, metadata from public.leads where id = $1", &[&id])
+            .await
+            .expect("select lead")
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+    }
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// `X-Signature-256` for `body` with `secret`, as Make.com computes it.
+pub fn signature_header(secret: &str, body: &str) -> String {
+    format!("sha256={}", to_hex(&hmac(secret.as_bytes(), &[body.as_bytes()])))
+}
+
+/// Standard Webhooks headers for `body`.
+pub fn standard_headers(id: &str, timestamp: i64, body: &str) -> Vec<(&'static str, String)> {
+    let key = base64::engine::general_purpose::STANDARD.decode(&WHSEC[6..]).unwrap();
+    let mac = hmac(&key, &[id.as_bytes(), b".", timestamp.to_string().as_bytes(), b".", body.as_bytes()]);
+    vec![
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac))),
+    ]
+}
+
+pub async fn json(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON body")
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the service on port 0 against a real localbase
+//! (PostgREST over a real PostgreSQL), a fresh database per test.
+
+mod auth;
+mod bodies;
+mod helpers;
+mod idempotency;
+mod normalization;
+mod operations;
+mod resilience;
