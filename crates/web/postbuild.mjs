@@ -1,0 +1,65 @@
+// Trunk post_build hook (see Trunk.toml): optimizes the wasm with a current
+// wasm-opt, fixes the preload's integrity hash, and reports the bundle size.
+//
+// Why not Trunk's own wasm-opt step: Debian's binaryen 108 renumbers the
+// tables of a wasm-bindgen module so `__wbindgen_externrefs` points at the
+// funcref table, and the app fails at start-up ("WebAssembly.Table.set():
+// Argument 1 is invalid for table"). binaryen 132 from npm does not.
+//
+// Release builds fail when wasm + js exceed 400 KB gzipped.
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const BUDGET = 400 * 1024;
+const here = dirname(fileURLToPath(import.meta.url));
+const staging = process.env.TRUNK_STAGING_DIR;
+if (!staging) {
+  console.error('postbuild: run by trunk (TRUNK_STAGING_DIR is not set)');
+  process.exit(2);
+}
+const release = process.env.TRUNK_PROFILE === 'release';
+const files = readdirSync(staging);
+const wasm = files.filter((f) => f.endsWith('.wasm'));
+
+if (release) {
+  const wasmOpt = join(here, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
+  if (!existsSync(wasmOpt)) {
+    console.log('postbuild: installing binaryen (npm ci in crates/web)');
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' });
+  }
+  const indexPath = join(staging, 'index.html');
+  let index = readFileSync(indexPath, 'utf8');
+  for (const name of wasm) {
+    const path = join(staging, name);
+    const oldIntegrity = `sha384-${createHash('sha384').update(readFileSync(path)).digest('base64')}`;
+    const started = Date.now();
+    execFileSync(process.execPath, [
+      wasmOpt, '-Oz',
+      '--enable-reference-types', '--enable-bulk-memory', '--enable-nontrapping-float-to-int',
+      '--enable-sign-ext', '--enable-mutable-globals', '--enable-multivalue',
+      path, '-o', path,
+    ], { stdio: 'inherit' });
+    const newIntegrity = `sha384-${createHash('sha384').update(readFileSync(path)).digest('base64')}`;
+    index = index.split(oldIntegrity).join(newIntegrity);
+    console.log(`postbuild: wasm-opt -Oz ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  writeFileSync(indexPath, index);
+}
+
+let total = 0;
+for (const name of files.filter((f) => f.endsWith('.wasm') || f.endsWith('.js'))) {
+  const bytes = readFileSync(join(staging, name));
+  const gz = gzipSync(bytes, { level: 9 }).length;
+  total += gz;
+  console.log(`bundle: ${name.padEnd(40)} ${String(statSync(join(staging, name)).size).padStart(8)} bytes, ${String(gz).padStart(7)} gzipped`);
+}
+console.log(`bundle: wasm + js = ${total} bytes gzipped (${Math.round(total / 1024)} KB; budget 400 KB)`);
+if (release && total > BUDGET) {
+  console.error('bundle: over the 400 KB budget');
+  process.exit(1);
+}

@@ -1,0 +1,311 @@
+// Starts the whole stack for the browser suite: localbase (real PostgreSQL),
+// the ingest service, a static server for the release web build (it writes
+// config.json), and Debian's Chromium through playwright-core.
+//
+// Binaries: LOCALBASE_BIN, BLOC_API_BIN and BLOC_DIST override the defaults
+// (target/debug/localbase, target/debug/bloc-api, dist/).
+
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, '..', '..');
+export const artifactsDir = join(repoRoot, 'tests', 'artifacts');
+export const screenshotsDir = join(artifactsDir, 'screenshots');
+const logsDir = join(artifactsDir, 'logs');
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-quic',
+  '--disable-sync',
+];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function binary(envVar, fallback) {
+  const path = process.env[envVar] ? resolve(process.env[envVar]) : join(repoRoot, fallback);
+  if (!existsSync(path)) {
+    throw new Error(`${envVar}: ${path} is missing; build it first (cargo build -p ${fallback.split('/').pop()}) or run \`cargo xtask test\``);
+  }
+  return path;
+}
+
+export function distDir() {
+  const dist = process.env.BLOC_DIST ? resolve(process.env.BLOC_DIST) : join(repoRoot, 'dist');
+  if (!existsSync(join(dist, 'index.html'))) {
+    throw new Error(`${dist} has no release web build; run \`CARGO_TARGET_DIR=target/wasm trunk build --release --offline\``);
+  }
+  return dist;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createNetServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitFor(what, check, timeoutMs, child) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) {
+      throw new Error(`${what}: the process exited with code ${child.exitCode} (see tests/artifacts/logs)`);
+    }
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (e) {
+      lastError = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${what}: not ready after ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}`);
+}
+
+function startProcess(name, command, args, env) {
+  mkdirSync(logsDir, { recursive: true });
+  const log = openSync(join(logsDir, `${name}.log`), 'a');
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', log, log],
+  });
+  child.on('error', (e) => console.error(`${name}: ${e.message}`));
+  return child;
+}
+
+async function stopProcess(child, timeoutMs = 20000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const done = await Promise.race([exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+  if (!done) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** localbase on a fixed port and folder, so it can be restarted in place. */
+export class Localbase {
+  constructor(dir, port) {
+    this.dir = dir;
+    this.port = port;
+    this.child = null;
+    this.status = null;
+  }
+
+  async start() {
+    rmSync(join(this.dir, 'status.json'), { force: true });
+    this.child = startProcess('localbase', binary('LOCALBASE_BIN', 'target/debug/localbase'), [
+      '--dir', this.dir, '--port', String(this.port),
+    ]);
+    const statusPath = join(this.dir, 'status.json');
+    this.status = await waitFor('localbase status.json', () => existsSync(statusPath) && JSON.parse(readFileSync(statusPath, 'utf8')), 120000, this.child);
+    for (const key of ['api_url', 'anon_key', 'service_role_key']) {
+      if (!this.status[key]) throw new Error(`localbase status.json has no ${key}`);
+    }
+    await waitFor('localbase auth health', async () => {
+      const r = await fetch(`${this.status.api_url}/auth/v1/health`, { headers: { apikey: this.status.anon_key } });
+      return r.ok;
+    }, 60000, this.child);
+    await waitFor('localbase REST', async () => {
+      const r = await fetch(`${this.status.api_url}/rest/v1/settings?select=time_zone`, { headers: this.serviceHeaders() });
+      return r.ok;
+    }, 60000, this.child);
+    return this.status;
+  }
+
+  async stop() {
+    await stopProcess(this.child);
+    this.child = null;
+  }
+
+  serviceHeaders(extra = {}) {
+    const key = this.status.service_role_key;
+    return { apikey: key, Authorization: `Bearer ${key}`, 'Content-Type': 'application/json', ...extra };
+  }
+
+  /** A REST call with the service key; throws on a non-2xx answer. */
+  async rest(method, path, body, prefer) {
+    const headers = this.serviceHeaders(prefer ? { Prefer: prefer } : {});
+    const r = await fetch(`${this.status.api_url}/rest/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} /rest/v1/${path}: HTTP ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  /** Creates a confirmed Auth user; returns its id. */
+  async createUser(email, password) {
+    const r = await fetch(`${this.status.api_url}/auth/v1/admin/users`, {
+      method: 'POST',
+      headers: this.serviceHeaders(),
+      body: JSON.stringify({ email, password, email_confirm: true }),
+    });
+    const body = await r.json();
+    if (!r.ok || !body.id) throw new Error(`creating user ${email}: HTTP ${r.status} ${JSON.stringify(body)}`);
+    return body.id;
+  }
+}
+
+/** The ingest service pointed at localbase. */
+export class Ingest {
+  constructor(status, secret, port) {
+    this.status = status;
+    this.secret = secret;
+    this.port = port;
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  async start() {
+    this.child = startProcess('bloc-api', binary('BLOC_API_BIN', 'target/debug/bloc-api'), [], {
+      SUPABASE_URL: this.status.api_url,
+      SUPABASE_SERVICE_ROLE_KEY: this.status.service_role_key,
+      WEBHOOK_SECRETS: this.secret,
+      BIND_ADDR: `127.0.0.1:${this.port}`,
+      MAINTENANCE_INTERVAL_SECS: '3600',
+      RUST_LOG: 'info',
+    });
+    await waitFor('ingest /healthz', async () => (await fetch(`${this.url}/healthz`)).ok, 60000, this.child);
+  }
+
+  async stop() {
+    await stopProcess(this.child);
+  }
+
+  /** Posts one lead as Make.com would; returns the parsed answer. */
+  async post(lead) {
+    const r = await fetch(`${this.url}/api/ingest`, {
+      method: 'POST',
+      headers: { 'X-Webhook-Secret': this.secret, 'Content-Type': 'application/json' },
+      body: JSON.stringify(lead),
+    });
+    const body = await r.json().catch(() => ({}));
+    if (r.status >= 300) throw new Error(`POST /api/ingest: HTTP ${r.status} ${JSON.stringify(body)}`);
+    return body;
+  }
+}
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+};
+
+/** Serves dist/ with config.json written from localbase's status; app routes get index.html. */
+export async function serveWeb(dist, config) {
+  const configJson = JSON.stringify(config);
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (path === '/config.json') {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
+      res.end(configJson);
+      return;
+    }
+    let file = normalize(join(dist, path));
+    if (!file.startsWith(dist) || !extname(file)) file = join(dist, 'index.html');
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' });
+      res.end(body);
+    } catch {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found');
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Debian's Chromium, headless, with a fresh profile (playwright makes a new user-data-dir per launch). */
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium chromium-driver)`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** A random Indian mobile number (10 digits, starting 9). */
+export function randomPhone() {
+  return `98${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
+}
+
+/** The whole stack with a seeded team. Call `stop()` when done. */
+export async function startStack() {
+  const dist = distDir();
+  const dir = mkdtempSync(join(tmpdir(), 'bloc-browser-'));
+  // localbase runs PostgreSQL as the `postgres` user, which must reach the folder.
+  chmodSync(dir, 0o755);
+  const localbase = new Localbase(dir, await freePort());
+  const status = await localbase.start();
+  const ingest = new Ingest(status, `browser-suite-${Math.random().toString(36).slice(2)}`, await freePort());
+  await ingest.start();
+  const web = await serveWeb(dist, { supabase_url: status.api_url, supabase_anon_key: status.anon_key });
+  const browser = await launchBrowser();
+  mkdirSync(screenshotsDir, { recursive: true });
+
+  const stack = {
+    dir, localbase, ingest, web, browser,
+    async stop() {
+      await browser.close().catch(() => {});
+      await web.close().catch(() => {});
+      await ingest.stop().catch(() => {});
+      await localbase.stop().catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** Adds an admin: Auth user plus team member. */
+export async function seedAdmin(localbase, email, password) {
+  const userId = await localbase.createUser(email, password);
+  await localbase.rest('POST', 'team_members', { user_id: userId, role: 'admin' });
+  return userId;
+}
+
+/** Adds a caller who can sign in: Auth user, caller row and team member. */
+export async function seedCaller(localbase, { email, password, name, states = [], languages = [], limit = 50, weight = 1 }) {
+  const userId = await localbase.createUser(email, password);
+  const [caller] = await localbase.rest('POST', 'callers', {
+    name, email, user_id: userId, assigned_states: states, languages, daily_lead_limit: limit, weight,
+  }, 'return=representation');
+  await localbase.rest('POST', 'team_members', { user_id: userId, role: 'caller', caller_id: caller.id });
+  return caller;
+}
+
+/** Opens the app in a new context (its own localStorage) and signs in. */
+export async function signIn(stack, email, password) {
+  const context = await stack.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`page error (${email}): ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.error(`console (${email}): ${m.text()}`);
+  });
+  await page.goto(stack.web.url);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15000 });
+  return { context, page };
+}
