@@ -62,6 +62,9 @@ impl LocalBase {
         std::fs::create_dir_all(&config.dir)
             .with_context(|| format!("creating {}", config.dir.display()))?;
         allow_cluster_owner_through(&config)?;
+        // A status file left by a killed run would tell waiting scripts we
+        // are up before we are.
+        let _ = std::fs::remove_file(config.dir.join("status.json"));
         let keys = Arc::new(Keys::load_or_create(&config.dir)?);
 
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.bind, config.port))
