@@ -118,15 +118,24 @@ pub fn locked_version(crate_name: &str) -> anyhow::Result<Option<String>> {
     }))
 }
 
-/// supabase-js, playwright-core and the Supabase CLI, pinned in tests/package.json.
+/// Folders with pinned npm packages: the JS suites (supabase-js,
+/// playwright-core, the Supabase CLI) and the web build's current binaryen.
+const NPM_FOLDERS: &[(&str, &str)] = &[
+    ("tests", "supabase-js, playwright-core, Supabase CLI"),
+    ("crates/web", "binaryen for the web build"),
+];
+
 fn ensure_npm_packages() -> anyhow::Result<()> {
-    let dir = repo_root().join("tests");
-    if npm_packages_match(&dir)? {
-        step("npm packages in tests/ present (supabase-js, playwright-core, Supabase CLI)");
-        return Ok(());
+    for (folder, what) in NPM_FOLDERS {
+        let dir = repo_root().join(folder);
+        if npm_packages_match(&dir)? {
+            step(&format!("npm packages in {folder}/ present ({what})"));
+            continue;
+        }
+        step(&format!("Installing npm packages in {folder}/ ({what}) with npm ci"));
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir), "npm ci")?;
     }
-    step("Installing npm packages in tests/ (npm ci)");
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir), "npm ci")
+    Ok(())
 }
 
 fn npm_packages_match(dir: &Path) -> anyhow::Result<bool> {
