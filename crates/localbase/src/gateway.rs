@@ -80,7 +80,7 @@ fn percent_decode(s: &str) -> String {
 fn without_apikey(uri: &Uri) -> Option<Uri> {
     let query = uri.query()?;
     let kept: Vec<&str> =
-        query.split('&').filter(|p| !p.is_empty() && !(*p == "apikey" || p.starts_with("apikey="))).collect();
+        query.split('&').filter(|p| !(p.is_empty() || *p == "apikey" || p.starts_with("apikey="))).collect();
     let path_and_query = if kept.is_empty() {
         uri.path().to_string()
     } else {
@@ -171,6 +171,7 @@ pub fn cors() -> CorsLayer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

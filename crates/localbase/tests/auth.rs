@@ -1,5 +1,7 @@
 //! `/auth/v1`: the GoTrue subset, over plain HTTP.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{create_user, http, password_grant, refresh, sign_in, start, start_with};

@@ -1,6 +1,8 @@
 //! The `localbase` binary as a process: it starts a project-local cluster,
 //! writes status.json, and on SIGTERM stops leaving no postgres behind.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

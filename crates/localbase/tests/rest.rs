@@ -1,5 +1,7 @@
 //! `/rest/v1` through postrust-rs's client (`postgrest`) and plain HTTP.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{create_user, http, rest, sign_in, start};

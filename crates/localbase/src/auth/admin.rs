@@ -209,6 +209,7 @@ pub async fn delete(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::ban_until;
 

@@ -1,6 +1,8 @@
 //! Shared set-up for localbase's integration tests: a real localbase on a
 //! throwaway cluster with the conformance fixture schema.
 
+#![allow(clippy::unwrap_used)]
+
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -71,5 +73,5 @@ pub async fn refresh(lb: &LocalBase, refresh_token: &str) -> reqwest::Response {
 
 /// A postgrest-rs client for `/rest/v1` with `apikey`.
 pub fn rest(lb: &LocalBase, apikey: &str) -> postgrest::Postgrest {
-    postgrest::Postgrest::new(format!("{}/rest/v1", lb.api_url())).insert_header("apikey", apikey.to_string())
+    postgrest::Postgrest::new(format!("{}/rest/v1", lb.api_url())).insert_header("apikey", apikey)
 }
