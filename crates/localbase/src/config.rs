@@ -71,11 +71,11 @@ impl Default for Config {
 
 impl Config {
     /// For tests in-process: a free port, a fresh temp dir for keys and
-    /// status, a throwaway cluster (or a new database on `DATABASE_URL`),
+    /// status (removed on stop), a throwaway cluster (or a new database on `DATABASE_URL`),
     /// the repository's migrations applied by the built-in runner.
     pub fn for_tests() -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "localbase-test-{}-{}",
+            "{TEST_DIR_PREFIX}{}-{}",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
@@ -90,6 +90,10 @@ impl Config {
         }
     }
 }
+
+/// Name prefix of the folders [`Config::for_tests`] makes in the temp dir;
+/// such a folder is removed when its instance stops.
+pub const TEST_DIR_PREFIX: &str = "localbase-test-";
 
 /// The repository's `supabase/migrations` folder, found from this crate.
 pub fn repo_migrations_dir() -> PathBuf {

@@ -179,6 +179,21 @@ impl LocalBase {
             let _ = tokio::task::spawn_blocking(move || db.stop()).await;
         }
         let _ = std::fs::remove_file(self.dir.join("status.json"));
+        self.remove_test_dir();
+    }
+
+    /// The folder `Config::for_tests` made is removed with the instance;
+    /// any other folder is kept.
+    fn remove_test_dir(&self) {
+        let made_for_tests = self.dir.parent() == Some(std::env::temp_dir().as_path())
+            && self
+                .dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(config::TEST_DIR_PREFIX));
+        if made_for_tests {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -193,6 +208,7 @@ impl Drop for LocalBase {
         if let Some(mut db) = self.database.take() {
             db.stop();
         }
+        self.remove_test_dir();
     }
 }
 
