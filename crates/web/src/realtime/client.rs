@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use std::rc::Rc;
 
 use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::future::{self, Either};
+use futures::stream::SplitSink;
 use futures::{stream, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::Message;
@@ -23,6 +25,19 @@ use super::ConnectionState;
 const TOPIC: &str = "realtime:bloc";
 /// Change bursts are coalesced into one version bump per table.
 const COALESCE_MS: u32 = 120;
+/// A socket that has not joined by then is given up and retried.
+const JOIN_TIMEOUT_MS: u32 = 10_000;
+/// A frame that cannot be written by then means the socket is dead.
+const SEND_TIMEOUT_MS: u32 = 5_000;
+
+/// Writes one text frame; `false` when the socket refused it or stalled
+/// (a socket closed before it opened never becomes writable).
+async fn send_text(write: &mut SplitSink<WebSocket, Message>, text: String) -> bool {
+    let send = write.send(Message::Text(text));
+    let timeout = TimeoutFuture::new(SEND_TIMEOUT_MS);
+    futures::pin_mut!(send);
+    matches!(future::select(send, timeout).await, Either::Left((Ok(()), _)))
+}
 
 type Listener = Rc<dyn Fn(&Change)>;
 
@@ -203,14 +218,17 @@ impl Realtime {
             Frame(Option<Result<Message, gloo_net::websocket::WebSocketError>>),
             Tick,
             Out(Option<String>),
+            JoinDeadline,
         }
         let frames = read.map(|m| Event::Frame(Some(m))).chain(stream::once(async { Event::Frame(None) }));
         let ticks = IntervalStream::new(25_000).map(|_| Event::Tick);
         let outs = rx.map(Event::Out);
-        let mut events = Box::pin(stream::select(frames, stream::select(ticks, outs)));
+        let deadline = stream::once(TimeoutFuture::new(JOIN_TIMEOUT_MS)).map(|_| Event::JoinDeadline);
+        let mut events = Box::pin(stream::select(frames, stream::select(ticks, stream::select(outs, deadline))));
         let mut heartbeat = Heartbeat::default();
         let mut joined = false;
-        if write.send(Message::Text(join.encode())).await.is_err() {
+        if !send_text(&mut write, join.encode()).await {
+            self.last_error.try_set(Some("the socket did not open".to_owned()));
             return false;
         }
         while let Some(event) = events.next().await {
@@ -247,7 +265,7 @@ impl Realtime {
                     let reference = self.inner().borrow_mut().refs.next();
                     match heartbeat.tick(reference) {
                         HeartbeatAction::Send(reference) => {
-                            if write.send(Message::Text(Outgoing::heartbeat(reference).encode())).await.is_err() {
+                            if !send_text(&mut write, Outgoing::heartbeat(reference).encode()).await {
                                 break;
                             }
                         }
@@ -258,11 +276,16 @@ impl Realtime {
                     }
                 }
                 Event::Out(Some(text)) => {
-                    if write.send(Message::Text(text)).await.is_err() {
+                    if !send_text(&mut write, text).await {
                         break;
                     }
                 }
                 Event::Out(None) => break,
+                Event::JoinDeadline if !joined => {
+                    self.last_error.try_set(Some("the server did not answer the join".to_owned()));
+                    break;
+                }
+                Event::JoinDeadline => {}
             }
         }
         if let Some(inner) = self.inner.try_get_value() {
@@ -270,7 +293,9 @@ impl Realtime {
             inner.outgoing = None;
             inner.join_ref = None;
         }
-        let _ = write.close().await;
+        let close = write.close();
+        futures::pin_mut!(close);
+        let _ = future::select(close, TimeoutFuture::new(SEND_TIMEOUT_MS)).await;
         joined
     }
 }
