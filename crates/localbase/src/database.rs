@@ -110,10 +110,18 @@ fn migrate(config: &Config, url: &str) -> anyhow::Result<()> {
 /// migrations sit in a `supabase/migrations` folder it can be pointed at.
 fn supabase_cli(migrations_dir: &Path) -> Option<PathBuf> {
     let workdir = cli_workdir(migrations_dir)?;
-    let mut candidates = vec![workdir.join("tests/node_modules/.bin/supabase")];
-    if let Ok(cwd) = std::env::current_dir() {
-        candidates.push(cwd.join("tests/node_modules/.bin/supabase"));
-    }
+    // The repository pins the CLI in `tests/package.json`; look for it from
+    // the migrations' project and the working directory upwards.
+    let mut roots = vec![workdir];
+    roots.extend(std::env::current_dir().ok());
+    let mut candidates: Vec<PathBuf> = roots
+        .iter()
+        .flat_map(|root| root.ancestors())
+        .flat_map(|dir| {
+            [dir.join("tests/node_modules/.bin/supabase"), dir.join("node_modules/.bin/supabase")]
+        })
+        .filter(|path| path.exists())
+        .collect();
     candidates.push(PathBuf::from("supabase"));
     candidates.into_iter().find(|cli| {
         Command::new(cli)
