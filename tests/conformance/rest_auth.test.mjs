@@ -171,6 +171,32 @@ describe('supabase-js against localbase (REST and Auth)', () => {
     assert.equal(anonError.code, '42501');
   });
 
+  test('the admin API lists, updates and deletes users with the secret key', async () => {
+    const secretAdmin = client(lb.secretKey);
+    const { data: created, error } = await secretAdmin.auth.admin.createUser({
+      email: 'temp@example.com', password: 'password-7', email_confirm: true, user_metadata: { name: 'Temp' },
+    });
+    assert.equal(error, null);
+
+    const { data: listed, error: listError } = await secretAdmin.auth.admin.listUsers({ page: 1, perPage: 100 });
+    assert.equal(listError, null);
+    assert.ok(listed.users.some((u) => u.id === created.user.id));
+
+    const { data: updated, error: updateError } = await secretAdmin.auth.admin.updateUserById(created.user.id, {
+      user_metadata: { city: 'Pune' },
+    });
+    assert.equal(updateError, null);
+    assert.deepEqual(updated.user.user_metadata, { name: 'Temp', city: 'Pune' });
+
+    const { error: deleteError } = await secretAdmin.auth.admin.deleteUser(created.user.id);
+    assert.equal(deleteError, null);
+    const { error: goneError } = await secretAdmin.auth.admin.getUserById(created.user.id);
+    assert.equal(goneError.status, 404);
+
+    const { error: refused } = await client(lb.anonKey).auth.admin.listUsers();
+    assert.equal(refused.status, 403);
+  });
+
   test('signing out ends the session', async () => {
     await createUser('leela@example.com', 'password-6');
     const supabase = client(lb.anonKey);

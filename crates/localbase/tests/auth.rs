@@ -323,3 +323,22 @@ async fn keys_persist_across_restarts_of_the_same_folder() {
     assert_eq!(second.secret_key(), secret);
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_inserted_with_sql_and_pgcrypto_can_sign_in() {
+    let lb = start().await;
+    let pool = sqlx::PgPool::connect(lb.db_url()).await.unwrap();
+    sqlx::query(
+        "insert into auth.users (id, aud, role, email, encrypted_password, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) \
+         values (gen_random_uuid(), 'authenticated', 'authenticated', 'seeded@example.com', \
+                 extensions.crypt('password-13', extensions.gen_salt('bf')), now(), '{}', '{}', now(), now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let session = sign_in(&lb, "seeded@example.com", "password-13").await;
+
+    assert_eq!(session["user"]["email"], "seeded@example.com");
+    lb.stop().await;
+}
