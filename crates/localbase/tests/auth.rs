@@ -195,6 +195,7 @@ async fn admin_users_can_be_created_listed_changed_and_deleted_with_the_service_
 
     let listed = admin(reqwest::Method::GET, "?page=1&per_page=10").send().await.unwrap();
     assert_eq!(listed.headers()["x-total-count"], "1");
+    assert_eq!(listed.headers()["link"], "</admin/users?page=1&per_page=10>; rel=\"last\"");
     let listed: Value = listed.json().await.unwrap();
     assert_eq!(listed["users"][0]["id"], id.as_str());
 

@@ -140,6 +140,17 @@ pub async fn list(
     if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
         response.headers_mut().insert("x-total-count", v);
     }
+    // GoTrue's pagination links, which supabase-js reads into
+    // `nextPage` / `lastPage`.
+    let last = ((total + per_page - 1) / per_page).max(1);
+    let mut links = Vec::new();
+    if page < last {
+        links.push(format!("</admin/users?page={}&per_page={per_page}>; rel=\"next\"", page + 1));
+    }
+    links.push(format!("</admin/users?page={last}&per_page={per_page}>; rel=\"last\""));
+    if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
+        response.headers_mut().insert("link", v);
+    }
     Ok(response)
 }
 
