@@ -343,3 +343,19 @@ async fn a_user_inserted_with_sql_and_pgcrypto_can_sign_in() {
     assert_eq!(session["user"]["email"], "seeded@example.com");
     lb.stop().await;
 }
+
+#[tokio::test]
+async fn two_tabs_refreshing_the_same_token_at_once_both_get_the_same_new_session() {
+    let lb = start().await;
+    create_user(&lb, "tabs@example.com", "password-14").await;
+    let session = sign_in(&lb, "tabs@example.com", "password-14").await;
+    let token = session["refresh_token"].as_str().unwrap();
+
+    let (a, b) = tokio::join!(refresh(&lb, token), refresh(&lb, token));
+
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["refresh_token"], b["refresh_token"]);
+    assert_ne!(a["refresh_token"], token);
+    lb.stop().await;
+}
