@@ -147,6 +147,10 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
     assert.match(await card.getByTestId('countdown').textContent(), /left|overdue/, 'an SLA countdown is shown');
     assert.match(await card.getByRole('link', { name: `Call ${name}` }).getAttribute('href'), /^tel:\+91\d{10}$/);
     await page.screenshot({ path: join(screenshotsDir, 'caller-workspace.png'), fullPage: true });
+    await page.setViewportSize({ width: 375, height: 800 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the workspace fits 375 px (it overflows by ${overflow} px)`);
+    await page.screenshot({ path: join(screenshotsDir, 'caller-workspace-375px.png'), fullPage: true });
 
     await card.getByLabel('Note (optional)').fill('Spoke to her, call back Friday');
     await card.getByRole('button', { name: 'Contacted' }).click();
@@ -171,8 +175,39 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
     await adminPage.getByRole('link', { name: 'Dashboard' }).click();
   });
 
+  test('the admin screens work from the keyboard and fit a 375 px wide screen', { timeout: 60000 }, async () => {
+    const { page } = admin;
+    await page.setViewportSize({ width: 375, height: 800 });
+    try {
+      for (const [link, ready] of [['Leads', 'leads-table'], ['Callers', 'callers-table'], ['Dashboard', 'live-feed']]) {
+        await page.getByRole('link', { name: link }).focus();
+        await page.keyboard.press('Enter');
+        await page.getByTestId(ready).waitFor({ timeout: 10000 });
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${link} fits 375 px (it overflows by ${overflow} px)`);
+        await page.screenshot({ path: join(screenshotsDir, `${link.toLowerCase()}-375px.png`), fullPage: true });
+      }
+
+      // A lead opens from the keyboard, the panel takes focus, and Escape closes it.
+      await page.getByRole('link', { name: 'Leads' }).focus();
+      await page.keyboard.press('Enter');
+      const firstLead = page.locator('[data-testid=leads-table] tbody tr button.link').first();
+      await firstLead.focus();
+      await page.keyboard.press('Enter');
+      const detail = page.getByTestId('lead-detail');
+      await detail.waitFor({ timeout: 5000 });
+      await eventually('the close button has focus', async () => (await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))) === 'Close lead details', 2000);
+      await page.keyboard.press('Escape');
+      await eventually('Escape closes the panel', async () => (await detail.count()) === 0, 2000);
+      await page.getByRole('link', { name: 'Dashboard' }).click();
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
   test('a broken connection (localbase restarted) shows reconnecting, then recovers and shows the leads that arrived meanwhile', { timeout: 180000 }, async () => {
     const { page } = admin;
+    await page.getByRole('link', { name: 'Dashboard' }).click();
     await page.getByTestId('live-feed').waitFor({ timeout: 10000 });
     await eventually('the connection is live before the restart', async () => (await connectionState(page)) === 'live', 15000);
 

@@ -20,7 +20,6 @@ pub fn HourlyChart(counts: [u32; 24], current_hour: u32) -> impl IntoView {
             viewBox=format!("0 0 {WIDTH} {HEIGHT}")
             role="img"
             aria-label=summary
-            preserveAspectRatio="none"
             data-testid="hourly-chart"
         >
             <line class="axis" x1=LEFT y1=HEIGHT - BOTTOM x2=WIDTH y2=HEIGHT - BOTTOM></line>

@@ -59,6 +59,12 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
             on_close.run(());
         }
     };
+    let close_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = close_button.get() {
+            let _ = button.focus();
+        }
+    });
     let offset = team.offset_minutes;
     let when = move |text: &Option<String>| text.as_deref().map(|t| format::display_timestamp(t, offset)).unwrap_or_else(|| "—".to_owned());
 
@@ -66,7 +72,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
         <aside class="drawer" role="dialog" aria-modal="false" aria-labelledby="lead-detail-title" on:keydown=on_keydown data-testid="lead-detail">
             <div class="drawer-head">
                 <h2 id="lead-detail-title">{format!("Lead #{id}")}</h2>
-                <button class="button secondary small" on:click=move |_| on_close.run(()) aria-label="Close lead details" autofocus>"✕"</button>
+                <button class="button secondary small" node_ref=close_button on:click=move |_| on_close.run(()) aria-label="Close lead details">"✕"</button>
             </div>
             {move || match detail.get() {
                 None => view! { <p class="loading" role="status">"Loading the lead…"</p> }.into_any(),

@@ -233,7 +233,8 @@ pub fn CallersPage() -> impl IntoView {
                                                     {status}
                                                     {move || pending.with(|p| p.contains(&id)).then(|| view! { <span class="saving" role="status">" · saving…"</span> })}
                                                 </td>
-                                                <td class="actions">
+                                                <td>
+                                                    <div class="actions">
                                                     <button class="button secondary small" aria-label=format!("Edit {}", caller.name)
                                                         on:click=move |_| {
                                                             form_error.set(None);
@@ -243,6 +244,7 @@ pub fn CallersPage() -> impl IntoView {
                                                         on:click=move |_| set_active(for_toggle.clone(), !active)>
                                                         {if active { "Deactivate" } else { "Activate" }}
                                                     </button>
+                                                    </div>
                                                 </td>
                                             </tr>
                                         }

@@ -61,7 +61,7 @@ fn LeadCard(lead: Lead, now: ReadSignal<i64>) -> impl IntoView {
             </div>
             <div class="lead-card-row">
                 <a class="button call" href=format::tel_href(&lead.phone) aria-label=format!("Call {name}")>
-                    "📞 " {format::phone(&lead.phone)}
+                    "Call " {format::phone(&lead.phone)}
                 </a>
                 {match (awaiting_contact, due) {
                     (true, Some(due)) => view! {
