@@ -342,3 +342,22 @@ async fn malformed_requests_get_client_errors_and_the_server_keeps_serving() {
     assert_eq!(still.status(), 200);
     lb.stop().await;
 }
+
+#[tokio::test]
+async fn a_publishable_key_with_a_user_token_acts_as_that_user() {
+    let lb = start().await;
+    let user = create_user(&lb, "pub@example.com", "password-15").await;
+    let session = sign_in(&lb, "pub@example.com", "password-15").await;
+
+    let response = rest(&lb, lb.publishable_key())
+        .rpc("whoami", "{}")
+        .auth(session["access_token"].as_str().unwrap())
+        .execute()
+        .await
+        .unwrap();
+
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["uid"], user["id"]);
+    assert_eq!(body["role"], "authenticated");
+    lb.stop().await;
+}
