@@ -31,7 +31,10 @@ pub struct Config {
     pub bind: IpAddr,
     /// Must be true to bind anything but a loopback address.
     pub allow_remote: bool,
-    /// Use this database instead of a project-local cluster.
+    /// Use this database instead of a project-local cluster. The binary
+    /// fills it from `DATABASE_URL`; the library never reads the
+    /// environment for it. With `temporary_database`, a new database is
+    /// created on this server instead.
     pub database_url: Option<String>,
     /// Port of the project-local cluster; `None` picks a free one.
     pub db_port: Option<u16>,
@@ -57,7 +60,7 @@ impl Default for Config {
             port: 54321,
             bind: IpAddr::from([127, 0, 0, 1]),
             allow_remote: false,
-            database_url: std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()),
+            database_url: None,
             db_port: None,
             migrations_dir: PathBuf::from("supabase/migrations"),
             migrations: MigrationRunner::Auto,
