@@ -199,6 +199,9 @@ async fn admin_users_can_be_created_listed_changed_and_deleted_with_the_service_
     let listed: Value = listed.json().await.unwrap();
     assert_eq!(listed["users"][0]["id"], id.as_str());
 
+    let far: Value = admin(reqwest::Method::GET, "?page=9223372036854775807&per_page=1000").send().await.unwrap().json().await.unwrap();
+    assert_eq!(far["users"], json!([]), "a page past the end is empty");
+
     let fetched: Value = admin(reqwest::Method::GET, &format!("/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(fetched["email"], "new@example.com");
 

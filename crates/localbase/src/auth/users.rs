@@ -125,7 +125,7 @@ pub async fn list(pool: &PgPool, page: i64, per_page: i64) -> Result<(Vec<User>,
     );
     let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(per_page)
-        .bind((page - 1) * per_page)
+        .bind(page.saturating_sub(1).saturating_mul(per_page))
         .fetch_all(pool)
         .await?;
     let total: i64 = sqlx::query_scalar("select count(*) from auth.users where deleted_at is null")
