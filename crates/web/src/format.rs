@@ -238,7 +238,7 @@ pub fn percent(part: u64, whole: u64) -> String {
         return "–".to_owned();
     }
     let tenths = (part * 1000 + whole / 2) / whole;
-    if tenths % 10 == 0 {
+    if tenths.is_multiple_of(10) {
         format!("{}%", tenths / 10)
     } else {
         format!("{}.{}%", tenths / 10, tenths % 10)
@@ -267,6 +267,7 @@ pub fn tel_href(phone: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

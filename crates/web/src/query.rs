@@ -151,6 +151,7 @@ pub fn page_count(total: u64, page_size: u32) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -98,6 +98,7 @@ pub fn api_error_message(status: u16, body: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -115,6 +115,7 @@ pub fn load_fill(assigned: i32, limit: i32) -> (f64, bool) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

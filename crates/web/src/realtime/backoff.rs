@@ -78,6 +78,7 @@ impl Heartbeat {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

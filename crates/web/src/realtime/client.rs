@@ -133,7 +133,7 @@ impl Realtime {
         let inner = self.inner();
         let mut inner = inner.borrow_mut();
         let Some(join_ref) = inner.join_ref.clone() else { return };
-        let reference = inner.refs.next();
+        let reference = inner.refs.next_ref();
         let frame = Outgoing::access_token(TOPIC, token, join_ref, reference).encode();
         if let Some(tx) = &inner.outgoing {
             let _ = tx.unbounded_send(Some(frame));
@@ -209,7 +209,7 @@ impl Realtime {
         let join = {
             let inner = self.inner();
             let mut inner = inner.borrow_mut();
-            let reference = inner.refs.next();
+            let reference = inner.refs.next_ref();
             inner.join_ref = Some(reference.clone());
             inner.outgoing = Some(tx);
             Outgoing::join(TOPIC, bindings, token.get_untracked().as_deref(), reference)
@@ -262,7 +262,7 @@ impl Realtime {
                 Event::Frame(Some(Ok(Message::Bytes(_)))) => {}
                 Event::Frame(Some(Err(_)) | None) => break,
                 Event::Tick => {
-                    let reference = self.inner().borrow_mut().refs.next();
+                    let reference = self.inner().borrow_mut().refs.next_ref();
                     match heartbeat.tick(reference) {
                         HeartbeatAction::Send(reference) => {
                             if !send_text(&mut write, Outgoing::heartbeat(reference).encode()).await {

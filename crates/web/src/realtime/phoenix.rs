@@ -216,13 +216,14 @@ pub struct RefCounter(u64);
 
 impl RefCounter {
     /// The next ref as text.
-    pub fn next(&mut self) -> String {
+    pub fn next_ref(&mut self) -> String {
         self.0 += 1;
         self.0.to_string()
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -299,6 +300,6 @@ mod tests {
     #[test]
     fn refs_count_up_from_one() {
         let mut refs = RefCounter::default();
-        assert_eq!((refs.next(), refs.next()), ("1".to_owned(), "2".to_owned()));
+        assert_eq!((refs.next_ref(), refs.next_ref()), ("1".to_owned(), "2".to_owned()));
     }
 }
