@@ -94,6 +94,24 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
   test('the admin edits a caller\'s daily limit and the next leads respect it', { timeout: 90000 }, async () => {
     const { page } = admin;
     await page.getByRole('link', { name: 'Callers' }).click();
+
+    // Creating a caller: an empty form is refused field by field, a filled one is saved.
+    await page.getByRole('button', { name: 'Add caller' }).click();
+    const form = page.getByTestId('caller-form');
+    await form.getByLabel('Daily lead limit').fill('');
+    await form.getByRole('button', { name: 'Save caller' }).click();
+    await form.getByText("Enter the caller's name.").waitFor({ timeout: 2000 });
+    await form.getByText('Enter the daily lead limit.').waitFor({ timeout: 2000 });
+    await form.getByLabel('Name', { exact: true }).fill('Nisha Naik');
+    await form.getByLabel('Login email').fill('nisha@browser.test');
+    await form.getByLabel('Daily lead limit').fill('10');
+    await form.getByLabel('Goa', { exact: true }).check();
+    await form.getByLabel('English', { exact: true }).check();
+    await form.getByRole('button', { name: 'Save caller' }).click();
+    await page.locator('[data-testid=callers-table] tr', { hasText: 'Nisha Naik' }).waitFor({ timeout: 5000 });
+    const [nisha] = await stack.localbase.rest('GET', 'callers?select=*&email=eq.nisha@browser.test');
+    assert.deepEqual([nisha.assigned_states, nisha.languages, nisha.daily_lead_limit], [['GA'], ['en'], 10]);
+
     const row = page.locator(`tr[data-caller-id="${ravi.id}"]`);
     await row.waitFor({ timeout: 10000 });
     assert.equal((await row.getByTestId('caller-limit').textContent()).trim(), '5');
