@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { randomPhone, screenshotsDir, seedAdmin, seedCaller, signIn, startStack } from './harness.mjs';
+import { distDir, randomPhone, screenshotsDir, seedAdmin, seedCaller, serveWeb, signIn, startStack } from './harness.mjs';
 
 const ADMIN = { email: 'admin@browser.test', password: 'admin-password-1' };
 const PRIYA = { email: 'priya@browser.test', password: 'priya-password-1', name: 'Priya Sharma', states: ['MH'], languages: ['hi', 'mr'], limit: 100 };
@@ -70,6 +70,9 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
   test('an admin signs in and a lead posted to the ingest service appears on the dashboard and in the feed within 2 s', { timeout: 90000 }, async () => {
     admin = await signIn(stack, ADMIN.email, ADMIN.password);
     const { page } = admin;
+    // The session survives a reload (it is kept in localStorage).
+    await page.reload();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 10000 });
     await eventually('the connection indicator turns live', async () => (await connectionState(page)) === 'live', 15000);
     await eventually('the figures load', async () => Number.isFinite(await figure(page, 'received')), 10000);
     await page.getByText('No leads yet').or(page.getByTestId('live-feed')).waitFor({ timeout: 10000 });
@@ -190,6 +193,16 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
     await detail.getByTestId('timeline').waitFor({ timeout: 5000 });
     assert.match(await detail.getByTestId('timeline').textContent(), /State match/);
     await adminPage.screenshot({ path: join(screenshotsDir, 'leads.png'), fullPage: true });
+
+    // Manual reassignment through reassign_lead.
+    await detail.getByLabel('New caller').selectOption({ label: GLOBAL.name });
+    await detail.getByLabel('Note (optional)').fill('Priya is on leave');
+    await detail.getByRole('button', { name: 'Reassign lead' }).click();
+    await detail.getByText(`Reassigned to ${GLOBAL.name}.`).waitFor({ timeout: 5000 });
+    await eventually('the timeline shows the manual reassignment', async () => /Manual reassignment[\s\S]*Priya is on leave/.test(await detail.getByTestId('timeline').textContent()), 5000);
+    const moved = await leadRow(stack, posted.lead_id);
+    assert.notEqual(moved.caller_id, priya.id);
+    assert.equal((await stack.localbase.rest('GET', `callers?select=name&id=eq.${moved.caller_id}`))[0].name, GLOBAL.name);
     await adminPage.getByRole('link', { name: 'Dashboard' }).click();
   });
 
@@ -220,6 +233,19 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
       await page.getByRole('link', { name: 'Dashboard' }).click();
     } finally {
       await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
+  test('a missing config.json shows a message instead of a blank screen', { timeout: 30000 }, async () => {
+    const bare = await serveWeb(distDir(), null);
+    const context = await stack.browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(bare.url);
+      await page.getByRole('alert').getByText(/config\.json is missing/).waitFor({ timeout: 10000 });
+    } finally {
+      await context.close();
+      await bare.close();
     }
   });
 

@@ -212,12 +212,12 @@ const TYPES = {
   '.svg': 'image/svg+xml',
 };
 
-/** Serves dist/ with config.json written from localbase's status; app routes get index.html. */
+/** Serves dist/ with config.json written from localbase's status (none when `config` is null); app routes get index.html. */
 export async function serveWeb(dist, config) {
   const configJson = JSON.stringify(config);
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    if (path === '/config.json') {
+    if (path === '/config.json' && config) {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
       res.end(configJson);
       return;
