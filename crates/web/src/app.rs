@@ -68,10 +68,11 @@ fn Configured(config: AppConfig) -> impl IntoView {
     spawn_local(async move {
         loop {
             gloo_timers::future::TimeoutFuture::new(30_000).await;
-            if api.session.try_get_untracked().is_none() {
-                break;
+            match api.session.try_get_untracked() {
+                None => break, // the app was unmounted
+                Some(None) => {} // signed out: nothing to refresh until the next sign-in
+                Some(Some(_)) => api.refresh_if_due().await,
             }
-            api.refresh_if_due().await;
         }
     });
     let user_id = Memo::new(move |_| api.session.with(|s| s.as_ref().map(|s| s.user.id.clone())));
