@@ -114,6 +114,9 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
     await page.locator('[data-testid=callers-table] tr', { hasText: 'Nisha Naik' }).waitFor({ timeout: 5000 });
     const [nisha] = await stack.localbase.rest('GET', 'callers?select=*&email=eq.nisha@browser.test');
     assert.deepEqual([nisha.assigned_states, nisha.languages, nisha.daily_lead_limit], [['GA'], ['en'], 10]);
+    await page.getByRole('button', { name: 'Deactivate Nisha Naik' }).click();
+    await page.getByRole('button', { name: 'Activate Nisha Naik' }).waitFor({ timeout: 2000 });
+    await eventually('the caller is inactive on the server', async () => (await stack.localbase.rest('GET', `callers?select=active&id=eq.${nisha.id}`))[0].active === false, 5000);
 
     const row = page.locator(`tr[data-caller-id="${ravi.id}"]`);
     await row.waitFor({ timeout: 10000 });
