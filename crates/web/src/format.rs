@@ -92,6 +92,9 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         _ => {
             let sign = if offset.starts_with('-') { -1 } else { 1 };
             let body = offset[1..].replace(':', "");
+            if !body.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
             let (h, m) = match body.len() {
                 2 => (digits(&body)?, 0),
                 4 => (digits(&body[..2])?, digits(&body[2..])?),
@@ -268,7 +271,7 @@ pub fn tel_href(phone: &str) -> String {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -288,8 +291,36 @@ mod tests {
 
     #[test]
     fn garbage_timestamps_are_none_instead_of_a_panic() {
-        for text in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-25T25:00:00Z", "2026-11-25X10:00", "२०२६-११-२५T10:00:00Z", "2026-11-25T10:00:00+5"] {
+        for text in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-25T25:00:00Z", "2026-11-25X10:00", "२०२६-११-२५T10:00:00Z", "2026-11-25T10:00:00+5", "2026-11-25T10:00:00+1é1", "2026-11-25T10:00:00.1é"] {
             assert_eq!(parse_timestamp(text), None, "{text}");
+        }
+    }
+
+    /// Deterministic pseudo-random strings built from timestamp-like pieces and multibyte characters.
+    pub(crate) fn garbage_strings(count: usize) -> Vec<String> {
+        const PIECES: [&str; 16] = ["2026", "-", "11", "T", " ", ":", "59", ".", "123456", "+", "05:30", "Z", "é", "२", "\u{1F4DE}", "0"];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..count)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let len = (state >> 59) as usize;
+                (0..len)
+                    .map(|i| PIECES[((state >> (i * 4 % 56)) & 15) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_server_text_makes_the_time_parser_panic() {
+        for text in garbage_strings(20_000) {
+            if let Some(ms) = parse_timestamp(&text) {
+                let _ = local_datetime(ms, 330);
+            }
+            let _ = local_date_start(&text, 330);
+            let _ = parse_datetime_local(&text, 330);
+            let _ = phone(&text);
+            let _ = tel_href(&text);
         }
     }
 

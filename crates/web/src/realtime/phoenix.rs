@@ -298,6 +298,14 @@ mod tests {
     }
 
     #[test]
+    fn no_frame_text_makes_the_decoder_panic() {
+        for text in crate::format::tests::garbage_strings(5_000) {
+            let _ = decode(&text);
+            let _ = decode(&format!("{{\"topic\":\"t\",\"event\":\"postgres_changes\",\"payload\":{text:?}}}"));
+        }
+    }
+
+    #[test]
     fn refs_count_up_from_one() {
         let mut refs = RefCounter::default();
         assert_eq!((refs.next_ref(), refs.next_ref()), ("1".to_owned(), "2".to_owned()));
