@@ -117,7 +117,11 @@ pub fn MyLeadsPage() -> impl IntoView {
         }
         .into_any();
     };
+    // A lead moved to another caller sends no event to this caller's filtered
+    // channel, so the list is also refreshed every minute.
+    let minute = use_now(Duration::from_secs(60));
     let leads = LocalResource::new(move || {
+        minute.track();
         realtime.leads_version.track();
         realtime.resyncs.track();
         async move { api.my_leads(caller_id).await }
