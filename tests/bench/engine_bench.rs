@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 /// How one cell of the table calls the engine.
 #[derive(Clone, Copy)]
 enum Design {
+    /// No engine at all: one tiny durable insert per transaction. The floor
+    /// set by the disk's flush latency (and how far group commit lifts it).
+    CommitProbe,
     PerLead,
     Batch(usize),
 }
@@ -26,13 +29,14 @@ enum Design {
 impl Design {
     fn label(self) -> String {
         match self {
+            Design::CommitProbe => "baseline: 1-row insert per commit (no engine)".into(),
             Design::PerLead => "`ingest_lead` per lead".into(),
             Design::Batch(n) => format!("`ingest_leads` batch of {n}"),
         }
     }
     fn leads_per_call(self) -> usize {
         match self {
-            Design::PerLead => 1,
+            Design::CommitProbe | Design::PerLead => 1,
             Design::Batch(n) => n,
         }
     }
@@ -104,9 +108,12 @@ async fn run_all(url: &str, duration: Duration) -> anyhow::Result<Vec<Cell>> {
         .await?;
     let phones = Arc::new(AtomicU64::new(0));
     let mut cells = Vec::new();
-    for design in [Design::PerLead, Design::Batch(1), Design::Batch(10), Design::Batch(100)] {
+    admin.batch_execute("create table bench_commit_probe (id bigint generated always as identity, at timestamptz default now())").await?;
+    for design in [Design::CommitProbe, Design::PerLead, Design::Batch(1), Design::Batch(10), Design::Batch(100)] {
         for connections in [1, 16, 64] {
-            admin.batch_execute("truncate leads, assignment_logs, caller_daily_loads; checkpoint").await?;
+            admin
+                .batch_execute("truncate leads, assignment_logs, caller_daily_loads, bench_commit_probe; checkpoint")
+                .await?;
             let cell = run_cell(url, design, connections, duration, phones.clone()).await?;
             eprintln!(
                 "{} x {connections}: {:.0} leads/s",
@@ -137,6 +144,7 @@ async fn run_cell(
         let phones = phones.clone();
         tasks.push(tokio::spawn(async move {
             let sql = match design {
+                Design::CommitProbe => "insert into bench_commit_probe (at) select now() where $1::jsonb is not null",
                 Design::PerLead => "select ingest_lead($1)",
                 Design::Batch(_) => "select ingest_leads($1)",
             };
@@ -158,10 +166,16 @@ async fn run_cell(
                     })
                     .collect();
                 let payload = match design {
-                    Design::PerLead => items.into_iter().next().unwrap_or(Value::Null),
+                    Design::CommitProbe | Design::PerLead => items.into_iter().next().unwrap_or(Value::Null),
                     Design::Batch(_) => Value::from(items),
                 };
                 let began = Instant::now();
+                if let Design::CommitProbe = design {
+                    client.execute(&statement, &[&payload]).await?;
+                    latencies.push(began.elapsed());
+                    leads += 1;
+                    continue;
+                }
                 let row = client.query_one(&statement, &[&payload]).await?;
                 latencies.push(began.elapsed());
                 let answer: Value = row.get(0);
