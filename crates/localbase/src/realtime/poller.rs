@@ -245,20 +245,40 @@ impl Poller {
                     .insert(*ci);
             }
         }
-        let checks = groups.into_iter().map(|(key, (identity, table, indexes))| {
-            let rows: Vec<(usize, &Map<String, Value>)> = indexes.iter().map(|i| (*i, &changes[*i].key)).collect();
-            async move {
-                let seen = match pool.get().await {
-                    Ok(client) => visibility::visible(&client, &identity, &table, &rows).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "realtime RLS check could not get a connection");
-                        HashSet::new()
-                    }
-                };
-                (key, seen)
+        // All identities of a table go in one round trip, split over the pool.
+        let mut by_table: HashMap<u32, Vec<((String, u32), RlsGroup)>> = HashMap::new();
+        for (key, group) in groups {
+            by_table.entry(key.1).or_default().push((key, group));
+        }
+        let mut batches = Vec::new();
+        for (_, entries) in by_table {
+            let per_batch = entries.len().div_ceil(super::POOL_SIZE).max(1);
+            let mut entries = entries.into_iter().peekable();
+            while entries.peek().is_some() {
+                batches.push(entries.by_ref().take(per_batch).collect::<Vec<_>>());
             }
+        }
+        let changes_ref = &changes;
+        let checks = batches.into_iter().map(|batch| async move {
+            let table = batch[0].1 .1.clone();
+            let checks: Vec<visibility::Check<'_>> = batch
+                .iter()
+                .map(|(_, (identity, _, indexes))| visibility::Check {
+                    identity,
+                    rows: indexes.iter().map(|i| (*i, &changes_ref[*i].key)).collect(),
+                })
+                .collect();
+            let seen = match pool.get().await {
+                Ok(client) => visibility::visible_many(&client, &table, &checks).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "realtime RLS check could not get a connection");
+                    checks.iter().map(|_| HashSet::new()).collect()
+                }
+            };
+            batch.iter().map(|(key, _)| key.clone()).zip(seen).collect::<Vec<_>>()
         });
-        let visible: HashMap<(String, u32), HashSet<usize>> = futures::future::join_all(checks).await.into_iter().collect();
+        let visible: HashMap<(String, u32), HashSet<usize>> =
+            futures::future::join_all(checks).await.into_iter().flatten().collect();
 
         // Send, in commit order.
         let mut rendered: Vec<Option<String>> = vec![None; changes.len()];

@@ -46,9 +46,17 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, vsn: Vsn, default_ide
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
     let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let Outbound::Text(text) = out;
-            if sink.send(Message::Text(text.into())).await.is_err() {
+        // Everything queued goes out with one flush.
+        'outer: while let Some(Outbound::Text(text)) = rx.recv().await {
+            if sink.feed(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+            while let Ok(Outbound::Text(text)) = rx.try_recv() {
+                if sink.feed(Message::Text(text.into())).await.is_err() {
+                    break 'outer;
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }

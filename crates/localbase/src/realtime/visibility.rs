@@ -114,7 +114,69 @@ pub async fn visible(
     }
 }
 
+/// One identity's rows to check, for [`visible_many`].
+pub struct Check<'a> {
+    pub identity: &'a Identity,
+    pub rows: Vec<(usize, &'a Map<String, Value>)>,
+}
+
+/// [`visible`] for several identities on one table in a single round trip:
+/// one `begin … rollback` block per identity in one simple-query string.
+/// If any block fails, each identity is checked on its own instead, so one
+/// role without privileges cannot hide rows from the others.
+pub async fn visible_many(client: &Client, table: &TableInfo, checks: &[Check<'_>]) -> Vec<HashSet<usize>> {
+    if table.primary_key.is_empty() {
+        return checks.iter().map(|_| HashSet::new()).collect();
+    }
+    let sql: String = checks
+        .iter()
+        .enumerate()
+        .map(|(g, c)| visibility_sql_tagged(c.identity, table, &c.rows, Some(g)))
+        .collect::<Vec<_>>()
+        .join(";\n");
+    match client.simple_query(&sql).await {
+        Ok(messages) => {
+            let mut out: Vec<HashSet<usize>> = checks.iter().map(|_| HashSet::new()).collect();
+            for m in &messages {
+                if let SimpleQueryMessage::Row(row) = m {
+                    if row.columns().first().map(|c| c.name()) != Some("visible_group") {
+                        continue;
+                    }
+                    let group = row.get(0).and_then(|v| v.parse::<usize>().ok());
+                    let index = row.get(1).and_then(|v| v.parse::<usize>().ok());
+                    if let (Some(g), Some(i)) = (group, index) {
+                        if let Some(set) = out.get_mut(g) {
+                            set.insert(i);
+                        }
+                    }
+                }
+            }
+            out
+        }
+        Err(e) => {
+            tracing::debug!(table = %table.name, error = %e, "batched realtime RLS check failed; checking one by one");
+            if let Err(e) = client.batch_execute("rollback").await {
+                tracing::warn!(error = %e, "could not roll back a failed realtime RLS check");
+            }
+            let mut out = Vec::with_capacity(checks.len());
+            for c in checks {
+                out.push(visible(client, c.identity, table, &c.rows).await);
+            }
+            out
+        }
+    }
+}
+
 fn visibility_sql(identity: &Identity, table: &TableInfo, rows: &[(usize, &Map<String, Value>)]) -> String {
+    visibility_sql_tagged(identity, table, rows, None)
+}
+
+fn visibility_sql_tagged(
+    identity: &Identity,
+    table: &TableInfo,
+    rows: &[(usize, &Map<String, Value>)],
+    group: Option<usize>,
+) -> String {
     let keys = Value::Array(
         rows.iter()
             .map(|(i, pk)| serde_json::json!({ "i": i, "r": pk }))
@@ -136,7 +198,7 @@ fn visibility_sql(identity: &Identity, table: &TableInfo, rows: &[(usize, &Map<S
          select set_config('request.jwt.claims', {claims}, true),
                 set_config('request.jwt.claim.sub', {sub}, true),
                 set_config('request.jwt.claim.role', {role_literal}, true);
-         select (e->>'i')::int as visible_index
+         select {tag}(e->>'i')::int as visible_index
            from jsonb_array_elements({keys}::jsonb) e
            cross join lateral jsonb_populate_record(null::{qualified}, e->'r') p
           where exists (select 1 from {qualified} t where {matches});
@@ -146,5 +208,6 @@ fn visibility_sql(identity: &Identity, table: &TableInfo, rows: &[(usize, &Map<S
         sub = quote_literal(identity.sub.as_deref().unwrap_or("")),
         role_literal = quote_literal(&identity.role),
         keys = quote_literal(&keys),
+        tag = group.map(|g| format!("{g} as visible_group, ")).unwrap_or_default(),
     )
 }
