@@ -34,7 +34,7 @@ fn main() {
 
 const USAGE: &str = "usage:
   cargo xtask up [--simulate <leads per second>]   bring up the CRM with a demo team
-  cargo xtask test [-- <nextest filter>]           run every test suite
+  cargo xtask test [<cargo-nextest arguments>]     run every test suite (e.g. -E 'test(duplicate)')
   cargo xtask tools                                install the tools the two commands need";
 
 /// The repository root (the folder holding the workspace `Cargo.toml`).
