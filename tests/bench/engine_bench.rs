@@ -159,7 +159,7 @@ async fn run_cell(
                             "phone": format!("+9170{n:08}"),
                             "name": "Bench Lead",
                             "state": STATES[(n % STATES.len() as u64) as usize],
-                            "language": if n % 3 == 0 { "hi" } else { "en" },
+                            "language": if n.is_multiple_of(3) { "hi" } else { "en" },
                             "source": "engine-bench",
                             "metadata": {"row": n}
                         })
