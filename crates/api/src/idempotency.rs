@@ -136,6 +136,7 @@ impl Drop for Claim {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -109,6 +109,7 @@ pub fn normalize(input: &str, region: PhoneRegion) -> Result<String, PhoneError>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

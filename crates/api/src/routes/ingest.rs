@@ -122,7 +122,7 @@ async fn process_detached(state: web::Data<AppState>, headers: HeaderMap, body: 
 async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes) -> (u16, Vec<u8>) {
     match parse(headers, &body) {
         Err(e) => render(&Err(e)),
-        Ok(Parsed::One(raw)) => render(&ingest_one(state, raw).await),
+        Ok(Parsed::One(raw)) => render(&ingest_one(state, *raw).await),
         Ok(Parsed::Many(items)) => match ingest_many(state, items).await {
             Ok(batch) => (200, serde_json::to_vec(&batch).unwrap_or_default()),
             Err(e) => render(&Err(e)),
@@ -131,7 +131,7 @@ async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes) -> (u1
 }
 
 enum Parsed {
-    One(RawLead),
+    One(Box<RawLead>),
     Many(Vec<Result<RawLead, ApiError>>),
 }
 
@@ -144,7 +144,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Parsed, IngestError> {
     if content_type == "application/x-www-form-urlencoded" {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|e| IngestError::MalformedBody(format!("the form body could not be read: {e}")))?;
-        return Ok(Parsed::One(RawLead::from_pairs(pairs)));
+        return Ok(Parsed::One(Box::new(RawLead::from_pairs(pairs))));
     }
     if content_type != "application/json" && !content_type.ends_with("+json") {
         return Err(IngestError::UnsupportedMediaType);
@@ -152,7 +152,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Parsed, IngestError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| IngestError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
     match value {
-        Value::Object(object) => Ok(Parsed::One(RawLead::from_json_object(&object))),
+        Value::Object(object) => Ok(Parsed::One(Box::new(RawLead::from_json_object(&object)))),
         Value::Array(items) => {
             if items.is_empty() {
                 return Err(IngestError::Invalid(ApiError::new("empty_batch", "the array holds no leads")));

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Integration tests: the service on port 0 against a real localbase
 //! (PostgREST over a real PostgreSQL), a fresh database per test.
 

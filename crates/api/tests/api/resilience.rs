@@ -104,7 +104,7 @@ async fn nothing_is_lost_every_2xx_is_stored_and_nothing_refused_is() {
         let answer: serde_json::Value =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, body {text:?}"));
         match status {
-            200 | 201 | 202 => {
+            200..=202 => {
                 let phone = body["phone"].as_str().unwrap().replace(['+', ' '], "");
                 let phone = format!("+91{}", &phone[phone.len() - 10..]);
                 acknowledged.entry(answer["lead_id"].as_i64().unwrap()).or_default().insert(phone);
