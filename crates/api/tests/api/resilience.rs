@@ -35,8 +35,14 @@ async fn the_database_stopped_mid_run_gives_503s_then_recovers() {
     })
     .await
     .unwrap();
+    let keyed = [("X-Webhook-Secret", SECRET.to_string()), ("Idempotency-Key", "retry-me".to_string())];
     for phone in ["9812345680", "9812345681", "9812345682"] {
-        let response = app.post_json(&json!({"phone": phone})).await;
+        let body = json!({"phone": phone}).to_string();
+        let response = if phone == "9812345680" {
+            app.post_raw(body, "application/json", &keyed).await
+        } else {
+            app.post_raw(body, "application/json", &[("X-Webhook-Secret", SECRET.to_string())]).await
+        };
         assert_eq!(response.status().as_u16(), 503, "{phone} while the database is down");
         assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
         assert_eq!(json(response).await["error"], "unavailable");
@@ -58,7 +64,8 @@ async fn the_database_stopped_mid_run_gives_503s_then_recovers() {
     let mut retried = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     while retried.is_none() {
-        let response = app.post_json(&json!({"phone": "9812345680"})).await;
+        // Same Idempotency-Key as the refused attempt: a 503 is not kept, so it is processed afresh.
+        let response = app.post_raw(json!({"phone": "9812345680"}).to_string(), "application/json", &keyed).await;
         if response.status().as_u16() == 202 {
             retried = Some(());
         } else {
