@@ -17,6 +17,11 @@ use tokio::sync::watch;
 /// How long a response is replayed.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Most finished responses kept (about 0.5–1 GB at worst). Past it, expired
+/// entries are purged and, if still full, a new response is not kept: its
+/// retries then fall back to the database's duplicate check (`200 duplicate`).
+pub const MAX_ENTRIES: usize = 1_000_000;
+
 /// A response as first sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -110,7 +115,11 @@ impl Claim {
     /// Records the answer (unless it is a 5xx) and wakes every waiter with it.
     pub fn finish(mut self, response: StoredResponse) {
         if let Ok(mut entries) = self.store.entries.lock() {
-            if response.status < 500 {
+            if entries.len() >= MAX_ENTRIES {
+                let now = Instant::now();
+                entries.retain(|_, e| !matches!(e, Entry::Done { expires, .. } if *expires <= now));
+            }
+            if response.status < 500 && entries.len() < MAX_ENTRIES {
                 entries.insert(
                     self.key.clone(),
                     Entry::Done { fingerprint: self.fingerprint, response: response.clone(), expires: Instant::now() + RETENTION },
