@@ -67,32 +67,31 @@ as $$
 begin
   -- plpgsql rather than sql: its plan is cached per session, where a
   -- non-inlined sql function would be planned again on every lead.
-  with eligible as (
-    select c.id, c.name, c.assigned_states, c.languages, c.daily_lead_limit, c.weight,
+  -- `eligible` is materialized once and read twice: for the choice (top-1
+  -- sort) and for the candidate snapshot. The snapshot is json_agg over plain
+  -- rows (row_to_json per row), which is cheaper per lead than a window
+  -- json_agg of json_build_object calls and yields more compact text.
+  with eligible as materialized (
+    select c.id, c.name, c.languages, c.daily_lead_limit, c.weight,
            coalesce(l.last_assigned_at, c.last_assigned_at) as last_assigned_at,
-           coalesce(l.assigned, 0) as assigned_today
+           coalesce(l.assigned, 0) as assigned_today,
+           case
+             when coalesce(l.assigned, 0) >= c.daily_lead_limit then 4
+             when choose_caller.state is not null and choose_caller.state = any (c.assigned_states) then 1
+             else 2
+           end as rank_tier
     from public.callers c
     left join public.caller_daily_loads l on l.caller_id = c.id and l.day = choose_caller.day
     where c.active
       and (c.paused_until is null or c.paused_until <= choose_caller.moment)
       and c.id is distinct from choose_caller.exclude
-  ),
-  ranked as (
-    select e.*,
-           case
-             when e.assigned_today >= e.daily_lead_limit then 4
-             when choose_caller.state is not null and choose_caller.state = any (e.assigned_states) then 1
-             else 2
-           end as rank_tier
-    from eligible e
   )
   select r.id, r.name, r.rank_tier,
-         pg_catalog.json_agg(pg_catalog.json_build_object(
-           'caller_id', r.id, 'name', r.name, 'assigned_today', r.assigned_today,
-           'daily_lead_limit', r.daily_lead_limit, 'weight', r.weight))
-           over (order by r.id rows between unbounded preceding and unbounded following)
+         (select pg_catalog.json_agg(s order by s.caller_id)
+            from (select e.id as caller_id, e.name, e.assigned_today, e.daily_lead_limit, e.weight
+                    from eligible e) s)
     into choose_caller.caller_id, choose_caller.caller_name, choose_caller.tier, choose_caller.candidates
-  from ranked r
+  from eligible r
   order by r.rank_tier,
            (r.rank_tier = 1 and choose_caller.language is not null and choose_caller.language = any (r.languages)) desc,
            case when r.rank_tier = 4 then r.assigned_today::numeric else r.assigned_today::numeric / r.weight end,

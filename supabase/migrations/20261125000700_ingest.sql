@@ -43,15 +43,24 @@ $$;
 /** Stores (or recognises as duplicate) one valid lead. The caller holds the
     lead's phone lock, so no other transaction can insert this phone until
     ours ends, and this statement's snapshot sees any such lead committed
-    before the lock was granted. */
-create or replace function engine.ingest_valid_lead(payload jsonb) returns jsonb
+    before the lock was granted. `team` is the settings row, read once per
+    call of ingest_lead / ingest_leads rather than once per lead.
+
+    `result` is the item's answer. For an assignment, `log_candidates` and
+    `decided_at` are the candidate snapshot and time of the decision; the
+    assignment_logs row is inserted here when `write_log`, else the caller
+    (a batch, still holding the assignment lock) inserts all of its log rows
+    in decision order with one statement before it returns. */
+create or replace function engine.ingest_valid_lead(
+  payload jsonb, team public.settings, write_log boolean,
+  out result jsonb, out log_candidates json, out decided_at timestamptz
+)
 language plpgsql volatile
 set search_path = ''
 as $$
 declare
   moment timestamptz := engine.now();
-  settings record;
-  day date;
+  day date := (moment at time zone team.time_zone)::date;
   lead_phone text := payload ->> 'phone';
   lead_state text := nullif(pg_catalog.btrim(payload ->> 'state'), '');
   lead_language text := pg_catalog.lower(nullif(pg_catalog.btrim(payload ->> 'language'), ''));
@@ -60,23 +69,22 @@ declare
   reason text;
   new_lead_id bigint;
 begin
-  select s.time_zone, s.duplicate_window into settings from public.settings s where s.id;
-  day := (moment at time zone settings.time_zone)::date;
   select l.id, l.caller_id, c.name as caller_name
     into original
     from public.leads l
     left join public.callers c on c.id = l.caller_id
    where l.phone = lead_phone
-     and l.created_at > moment - settings.duplicate_window
+     and l.created_at > moment - team.duplicate_window
    order by l.created_at desc
    limit 1;
   if found then
     update public.leads
        set duplicate_count = duplicate_count + 1, last_duplicate_at = moment
      where id = original.id;
-    return pg_catalog.jsonb_build_object(
+    result := pg_catalog.jsonb_build_object(
       'status', 'duplicate', 'lead_id', original.id, 'caller_id', original.caller_id,
       'caller_name', original.caller_name, 'reason', null, 'tier', null);
+    return;
   end if;
 
   -- Taken even when nobody turns out eligible: a caller being activated
@@ -107,18 +115,23 @@ begin
   returning id into new_lead_id;
 
   if choice.caller_id is null then
-    return pg_catalog.jsonb_build_object(
+    result := pg_catalog.jsonb_build_object(
       'status', 'unassigned', 'lead_id', new_lead_id, 'caller_id', null,
       'caller_name', null, 'reason', null, 'tier', null);
+    return;
   end if;
 
   reason := case choice.tier when 1 then 'state_match' when 2 then 'global' else 'overflow' end;
-  insert into public.assignment_logs (lead_id, caller_id, reason, tier, candidates, created_at)
-  values (new_lead_id, choice.caller_id, reason, choice.tier, choice.candidates, moment);
+  if write_log then
+    insert into public.assignment_logs (lead_id, caller_id, reason, tier, candidates, created_at)
+    values (new_lead_id, choice.caller_id, reason, choice.tier, choice.candidates, moment);
+  end if;
 
-  return pg_catalog.jsonb_build_object(
+  result := pg_catalog.jsonb_build_object(
     'status', 'assigned', 'lead_id', new_lead_id, 'caller_id', choice.caller_id,
     'caller_name', choice.caller_name, 'reason', reason, 'tier', choice.tier);
+  log_candidates := choice.candidates;
+  decided_at := moment;
 end
 $$;
 
@@ -132,13 +145,15 @@ set search_path = ''
 as $$
 declare
   problem text := engine.lead_payload_error(payload);
+  team public.settings;
   result jsonb;
 begin
   if problem is not null then
     return pg_catalog.jsonb_build_object('status', 'invalid', 'error', problem);
   end if;
   perform engine.lock_phone(payload ->> 'phone');
-  result := engine.ingest_valid_lead(payload);
+  select * into team from public.settings s where s.id;
+  result := (engine.ingest_valid_lead(payload, team, true)).result;
   if result ->> 'status' = 'assigned' then
     perform engine.publish_last_assigned(engine.local_day(engine.now()));
   end if;
@@ -165,8 +180,12 @@ set search_path = ''
 as $$
 declare
   total int;
+  team public.settings;
   problems text[];
   results jsonb[];
+  snapshots json[];
+  decided timestamptz[];
+  outcome record;
   i int;
 begin
   if payloads is null or pg_catalog.jsonb_typeof(payloads) is distinct from 'array' then
@@ -194,16 +213,36 @@ begin
   if exists (select 1 from pg_catalog.unnest(problems) p where p is null) then
     perform engine.lock_assignments();
   end if;
+  select * into team from public.settings s where s.id;
 
   begin
     results := '{}';
+    snapshots := '{}';
+    decided := '{}';
     for i in 1 .. total loop
       if problems[i] is not null then
         results := results || pg_catalog.jsonb_build_object('status', 'invalid', 'error', problems[i]);
+        snapshots := snapshots || null::json;
+        decided := decided || null::timestamptz;
       else
-        results := results || engine.ingest_valid_lead(payloads -> (i - 1));
+        select * into outcome from engine.ingest_valid_lead(payloads -> (i - 1), team, false);
+        results := results || outcome.result;
+        snapshots := snapshots || outcome.log_candidates;
+        decided := decided || outcome.decided_at;
       end if;
     end loop;
+    -- The batch's assignment_logs rows, in decision order, in one statement
+    -- (a multi-row insert costs well under half as much per row as one insert
+    -- per lead). Still under the assignment lock, so log ids keep following
+    -- the decision order; each row carries the snapshot and time its
+    -- decision saw. Nothing reads the log to decide, so writing it after the
+    -- batch's decisions changes no decision.
+    insert into public.assignment_logs (lead_id, caller_id, reason, tier, candidates, created_at)
+    select (r ->> 'lead_id')::bigint, (r ->> 'caller_id')::bigint, r ->> 'reason', (r ->> 'tier')::int, c, d
+      from rows from (pg_catalog.unnest(results), pg_catalog.unnest(snapshots), pg_catalog.unnest(decided))
+           with ordinality as t(r, c, d, ord)
+     where r ->> 'status' = 'assigned'
+     order by ord;
     perform engine.publish_last_assigned(engine.local_day(engine.now()));
     return pg_catalog.to_jsonb(results);
   exception when others then
@@ -217,7 +256,7 @@ begin
       continue;
     end if;
     begin
-      results := results || engine.ingest_valid_lead(payloads -> (i - 1));
+      results := results || (engine.ingest_valid_lead(payloads -> (i - 1), team, true)).result;
     exception when others then
       results := results || pg_catalog.jsonb_build_object('status', 'invalid', 'error', sqlerrm);
     end;
