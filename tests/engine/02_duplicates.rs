@@ -145,6 +145,50 @@ fn one_invalid_item_in_a_batch_does_not_abort_the_others() {
 }
 
 #[test]
+fn a_valid_batch_is_stored_in_one_pass_with_one_log_row_per_assignment_in_decision_order() {
+    let mut db = Db::new();
+    let a = db.add_caller(Caller::named("A").states(&["MH"]));
+    let b = db.add_caller(Caller::named("B").limit(2));
+    let items: Vec<_> = (1..=8)
+        .map(|n| json!({"phone": phone(n), "state": if n % 2 == 0 { Some("MH") } else { None }}))
+        .chain([json!({"phone": "bad"}), json!({"phone": phone(1)})])
+        .collect();
+
+    let results = db.ingest_batch(json!(items));
+
+    assert_eq!(results.len(), 10);
+    assert_eq!(results[8]["status"], "invalid");
+    assert_eq!(results[9]["status"], "duplicate");
+    assert_eq!(results[9]["lead_id"], results[0]["lead_id"]);
+    // The fast path is not silently redone item by item: a redo would have
+    // consumed the first pass's lead ids (sequences do not roll back), so the
+    // leads of this fresh database would not be 1..=8.
+    let ids: Vec<i64> = results[..8].iter().map(|r| r["lead_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, (1..=8).collect::<Vec<i64>>(), "{results:?}");
+    // One log row per assignment, ids in decision (= item) order, each with
+    // the decision's time and the loads it saw: all earlier items' bookings.
+    let logs = db
+        .client
+        .query(
+            "select g.lead_id, g.caller_id, g.reason, g.created_at = l.assigned_at,
+                    (select sum((c ->> 'assigned_today')::int) from json_array_elements(g.candidates) c)
+               from assignment_logs g join leads l on l.id = g.lead_id order by g.id",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(logs.len(), 8);
+    for (n, row) in logs.iter().enumerate() {
+        assert_eq!(row.get::<_, i64>(0), ids[n]);
+        assert_eq!(Some(row.get::<_, i64>(1)), results[n]["caller_id"].as_i64());
+        assert_eq!(row.get::<_, String>(2), results[n]["reason"].as_str().unwrap());
+        assert!(row.get::<_, bool>(3), "log time is the decision time");
+        assert_eq!(row.get::<_, i64>(4), n as i64, "decision {n} saw every earlier booking");
+    }
+    assert_eq!(db.load(a) + db.load(b), 8);
+    assert_eq!(db.scalar_i64("select count(*) from leads"), 8);
+}
+
+#[test]
 fn an_item_failing_inside_the_engine_is_reported_and_the_rest_of_the_batch_is_stored() {
     let mut db = Db::new();
     db.add_caller(Caller::named("A"));
