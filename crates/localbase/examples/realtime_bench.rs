@@ -52,6 +52,10 @@ fn sign(claims: Value) -> anyhow::Result<String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let rate: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(500);
     let seconds: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
@@ -85,7 +89,11 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("machine: {} cores; {SUBSCRIBERS} subscribers; {rate} rows/s for {seconds} s", num_cpus());
+    let only = std::env::var("BENCH_SCENARIO").ok();
     for scenario in ["rls", "fanout"] {
+        if only.as_deref().is_some_and(|o| o != scenario) {
+            continue;
+        }
         let tokens: Vec<Option<String>> = callers
             .iter()
             .map(|(_, token)| (scenario == "rls").then(|| token.clone()))

@@ -27,6 +27,7 @@ const ACTIVE_DELAY: Duration = Duration::from_millis(10);
 const IDLE_DELAY: Duration = Duration::from_millis(20);
 const IDLE_AFTER: Duration = Duration::from_secs(2);
 
+
 /// One change, decoded and ready to filter.
 struct Change {
     kind: ChangeKind,
@@ -87,9 +88,18 @@ impl Poller {
             if self.last_refresh.elapsed() >= REFRESH_EVERY {
                 self.refresh(&shared).await;
             }
+            let polled_at = Instant::now();
             match self.slot.poll(&self.client, &self.add_tables).await {
                 Ok(changes) if !changes.is_empty() => {
+                    let poll_time = polled_at.elapsed();
+                    let count = changes.len();
                     self.dispatch(&shared, changes).await;
+                    tracing::debug!(
+                        changes = count,
+                        poll_ms = poll_time.as_secs_f64() * 1e3,
+                        dispatch_ms = (polled_at.elapsed() - poll_time).as_secs_f64() * 1e3,
+                        "realtime poll"
+                    );
                     last_change = Instant::now();
                     // More may be waiting: poll again at once.
                     continue;
