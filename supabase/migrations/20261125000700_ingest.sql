@@ -90,7 +90,9 @@ begin
   -- Taken even when nobody turns out eligible: a caller being activated
   -- concurrently then either is seen here or drains this lead after we commit.
   perform engine.lock_assignments();
-  select * into choice from engine.choose_caller(lead_state, lead_language, null, moment, day);
+  -- Assignments, not `select * into`: a function call in an assignment is a
+  -- simple expression, evaluated without starting an executor per lead.
+  choice := engine.choose_caller(lead_state, lead_language, null, moment, day);
 
   if choice.caller_id is not null then
     perform engine.book(choice.caller_id, day, moment);
@@ -225,7 +227,7 @@ begin
         snapshots := snapshots || null::json;
         decided := decided || null::timestamptz;
       else
-        select * into outcome from engine.ingest_valid_lead(payloads -> (i - 1), team, false);
+        outcome := engine.ingest_valid_lead(payloads -> (i - 1), team, false);
         results := results || outcome.result;
         snapshots := snapshots || outcome.log_candidates;
         decided := decided || outcome.decided_at;
