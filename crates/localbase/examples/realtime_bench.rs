@@ -63,6 +63,10 @@ async fn main() -> anyhow::Result<()> {
     let db = tokio::task::spawn_blocking(pgcluster::testing::TestDatabase::new).await??;
     let (sql, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
+    // Throwaway clusters run with synchronous_commit=off, where a commit reaches
+    // logical decoding only when the WAL writer flushes (up to 3 x 200 ms later).
+    // localbase's own cluster is durable; commit like it.
+    sql.batch_execute("set synchronous_commit = on").await?;
     let exp = chrono::Utc::now().timestamp() + 86_400;
     let service_role_key = sign(json!({"role": "service_role", "exp": exp}))?;
     let verifier = Arc::new(Verifier { service_role_key: service_role_key.clone() });
