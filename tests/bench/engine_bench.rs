@@ -5,8 +5,10 @@
 //! and 100, each at 1, 16 and 64 connections, and prints a Markdown table of
 //! leads/s and per-call p50/p99 latency for docs/benchmarks.md.
 //!
-//! Run: `cargo run --release -p bloc-tests --bin engine-bench -- [--seconds 5] [--dir PATH]`
-//! (`--dir` defaults to a temp folder on the same disk as /tmp, removed afterwards).
+//! Run: `cargo run --release -p bloc-tests --bin engine-bench -- [--seconds 5] [--dir PATH] [--migrations DIR]`
+//! (`--dir` defaults to a temp folder on the same disk as /tmp, removed afterwards;
+//! `--migrations` defaults to supabase/migrations, and lets an older version of
+//! the engine be measured under the same machine load for a before/after).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -64,7 +66,8 @@ fn main() -> anyhow::Result<()> {
         .context("starting a durable PostgreSQL cluster")?;
     let url = pgcluster::create_database(&cluster.url("postgres"), "bench")?;
     pgcluster::bootstrap(&url)?;
-    pgcluster::migrations::apply(&url, &pgcluster::testing::migrations_dir())?;
+    let migrations = value_of("--migrations").map(Into::into).unwrap_or_else(pgcluster::testing::migrations_dir);
+    pgcluster::migrations::apply(&url, &migrations)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let cells = runtime.block_on(run_all(&url, Duration::from_secs(seconds)))?;
