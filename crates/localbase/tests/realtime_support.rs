@@ -86,6 +86,11 @@ impl Fixture {
         });
         let (sql, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
         tokio::spawn(connection);
+        // Throwaway clusters run with synchronous_commit=off, where a commit reaches
+        // logical decoding only after the WAL writer flushes (up to ~600 ms). Commit
+        // synchronously, like localbase's durable cluster, so that "nothing arrives
+        // within QUIET" means something.
+        sql.batch_execute("set synchronous_commit = on").await.unwrap();
         Fixture {
             db,
             state,
