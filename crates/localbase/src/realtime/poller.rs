@@ -44,6 +44,8 @@ struct Change {
 
 /// The rows one identity must be checked for on one table.
 type RlsGroup = (Arc<Identity>, Arc<TableInfo>, BTreeSet<usize>);
+/// An [`RlsGroup`] keyed by (identity key, table oid).
+type KeyedGroup = ((String, u32), RlsGroup);
 
 pub struct Poller {
     url: String,
@@ -256,7 +258,7 @@ impl Poller {
             }
         }
         // All identities of a table go in one round trip, split over the pool.
-        let mut by_table: HashMap<u32, Vec<((String, u32), RlsGroup)>> = HashMap::new();
+        let mut by_table: HashMap<u32, Vec<KeyedGroup>> = HashMap::new();
         for (key, group) in groups {
             by_table.entry(key.1).or_default().push((key, group));
         }
