@@ -25,7 +25,7 @@ begin
      order by l.created_at, l.id
        for update
   loop
-    select * into choice from engine.choose_caller(lead.state, lead.language, null, moment, day);
+    choice := engine.choose_caller(lead.state, lead.language, null, moment, day);
     exit when choice.caller_id is null;
     perform engine.book(choice.caller_id, day, moment);
     update public.leads
@@ -83,7 +83,7 @@ begin
      limit 1000
        for update skip locked
   loop
-    select * into choice from engine.choose_caller(lead.state, lead.language, lead.caller_id, moment, day);
+    choice := engine.choose_caller(lead.state, lead.language, lead.caller_id, moment, day);
     continue when choice.caller_id is null;
     perform engine.book(choice.caller_id, day, moment);
     update public.leads
