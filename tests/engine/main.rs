@@ -19,3 +19,5 @@ mod rls;
 mod concurrency;
 #[path = "07_supabase_cli.rs"]
 mod supabase_cli;
+#[path = "08_caller_logins.rs"]
+mod caller_logins;
