@@ -1,6 +1,6 @@
 //! Every HTTP call the app makes: Supabase Auth and PostgREST, typed with
 //! `bloc_shared::records`. Components call these methods and never build
-//! requests themselves. The [`Api`] handle is `Copy` and lives in context.
+//! requests themselves. The [`Api`] handle is `Copy` and lives in context (`context::use_api`).
 
 use bloc_shared::records::{AssignmentLog, Caller, Lead, LeadStatus, Settings, TeamMember};
 use gloo_net::http::{Request, RequestBuilder, Response};
@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::clock::now_ms;
 use crate::config::AppConfig;
 use crate::forms::CallerInput;
 use crate::query::{self, encode_component, LeadQuery};
@@ -20,11 +21,6 @@ pub type ApiResult<T> = Result<T, String>;
 
 const SESSION_KEY: &str = "bloc.session";
 const OFFLINE: &str = "Can't reach the server. Check your connection and try again.";
-
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    js_sys::Date::now() as i64
-}
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -314,9 +310,4 @@ impl Api {
         }
         self.write_one("PATCH", &format!("leads?id=eq.{}", lead.id), &body).await
     }
-}
-
-/// The API handle from context.
-pub fn use_api() -> Api {
-    expect_context::<Api>()
 }

@@ -1,6 +1,7 @@
 //! The app shell: loads `config.json`, restores the session, reads the
 //! user's role from `team_members`, starts Realtime for that role and
-//! routes to the admin screens or the caller workspace.
+//! routes to the admin screens or the caller workspace. The providers and
+//! hooks it wires live in `context`; nothing imports this module but `lib.rs`.
 
 use bloc_shared::records::{Role, Settings, TeamMember};
 use leptos::prelude::*;
@@ -8,39 +9,16 @@ use leptos::task::spawn_local;
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
 use leptos_router::path;
 
-use crate::api::{self, use_api, Api};
+use crate::api;
 use crate::components::connection_indicator::ConnectionIndicator;
 use crate::components::error_message::ErrorMessage;
 use crate::config::AppConfig;
-use crate::format;
+use crate::context::{provide_api, provide_realtime, provide_team, use_api, Team};
 use crate::pages::callers_page::CallersPage;
 use crate::pages::dashboard_page::DashboardPage;
 use crate::pages::leads_page::LeadsPage;
 use crate::pages::login_page::LoginPage;
 use crate::pages::my_leads_page::MyLeadsPage;
-use crate::realtime::client::Realtime;
-use crate::realtime::phoenix::Binding;
-
-/// Who is signed in and the team's clock, in context for every page.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Team {
-    pub role: Role,
-    /// The signed-in caller's id (callers only).
-    pub caller_id: Option<i64>,
-    /// The team time zone's offset from UTC, in minutes.
-    pub offset_minutes: i32,
-    /// Minutes a caller has to contact a new lead.
-    pub sla_minutes: i32,
-}
-
-/// The team context.
-pub fn use_team() -> Team {
-    expect_context::<Team>()
-}
-
-fn browser_offset_minutes() -> i32 {
-    -(js_sys::Date::new_0().get_timezone_offset() as i32)
-}
 
 /// The root component.
 #[component]
@@ -62,19 +40,7 @@ pub fn App() -> impl IntoView {
 
 #[component]
 fn Configured(config: AppConfig) -> impl IntoView {
-    let api = Api::new(config);
-    provide_context(api);
-    // Keep the session fresh while the tab is open.
-    spawn_local(async move {
-        loop {
-            gloo_timers::future::TimeoutFuture::new(30_000).await;
-            match api.session.try_get_untracked() {
-                None => break, // the app was unmounted
-                Some(None) => {} // signed out: nothing to refresh until the next sign-in
-                Some(Some(_)) => api.refresh_if_due().await,
-            }
-        }
-    });
+    let api = provide_api(config);
     let user_id = Memo::new(move |_| api.session.with(|s| s.as_ref().map(|s| s.user.id.clone())));
     view! {
         <Router>
@@ -119,13 +85,7 @@ fn SignedIn(user_id: String) -> impl IntoView {
             }
             .into_any(),
             Some(Ok((Some(member), settings))) => {
-                let team = Team {
-                    role: member.role,
-                    caller_id: member.caller_id,
-                    offset_minutes: format::zone_offset_minutes(&settings.time_zone).unwrap_or_else(browser_offset_minutes),
-                    sla_minutes: settings.sla_minutes.max(1),
-                };
-                view! { <Shell team=team/> }.into_any()
+                view! { <Shell team=Team::new(&member, &settings)/> }.into_any()
             }
         }}
     }
@@ -134,19 +94,8 @@ fn SignedIn(user_id: String) -> impl IntoView {
 #[component]
 fn Shell(team: Team) -> impl IntoView {
     let api = use_api();
-    provide_context(team);
-    let bindings = match (team.role, team.caller_id) {
-        (Role::Admin, _) => ["leads", "callers", "assignment_logs"]
-            .into_iter()
-            .map(|table| Binding { table: table.to_owned(), filter: None })
-            .collect(),
-        (_, Some(caller_id)) => vec![Binding { table: "leads".to_owned(), filter: Some(format!("caller_id=eq.{caller_id}")) }],
-        _ => Vec::new(),
-    };
-    let token = Signal::derive(move || api.session.with(|s| s.as_ref().map(|s| s.access_token.clone())));
-    let realtime = Realtime::start(api.config().realtime_url(), bindings, token);
-    provide_context(realtime);
-    on_cleanup(move || realtime.stop());
+    provide_team(team);
+    let realtime = provide_realtime(api, team);
     let email = move || api.session.with(|s| s.as_ref().and_then(|s| s.user.email.clone()).unwrap_or_default());
     let sign_out = move |_| {
         realtime.stop();

@@ -24,6 +24,8 @@ mod clock;
 #[cfg(target_arch = "wasm32")]
 mod components;
 #[cfg(target_arch = "wasm32")]
+mod context;
+#[cfg(target_arch = "wasm32")]
 mod pages;
 
 /// Mounts the app on `<body>`; called from `main` in the browser.

@@ -4,8 +4,8 @@ use bloc_shared::languages::LANGUAGES;
 use bloc_shared::states::{StateKind, STATES};
 use leptos::prelude::*;
 
-use crate::app::use_team;
 use crate::components::error_message::ErrorMessage;
+use crate::context::use_team;
 use crate::forms::{CallerForm, CallerInput, Field, FieldErrors, MAX_DAILY_LIMIT, MAX_WEIGHT};
 
 fn toggle(list: RwSignal<Vec<String>>, code: &'static str, on: bool) {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::realtime::client::use_realtime;
+use crate::context::use_realtime;
 use crate::realtime::ConnectionState;
 
 #[component]

@@ -6,12 +6,10 @@ use bloc_shared::{languages, states};
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 
-use crate::api::use_api;
-use crate::app::use_team;
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
+use crate::context::{use_api, use_realtime, use_team};
 use crate::format;
-use crate::realtime::client::use_realtime;
 
 fn caller_label(callers: &[Caller], id: Option<i64>) -> String {
     match id {

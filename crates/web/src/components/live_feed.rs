@@ -8,13 +8,10 @@ use bloc_shared::states;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::use_api;
-use crate::app::use_team;
-use crate::clock::use_now;
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
+use crate::context::{use_api, use_now, use_realtime, use_team};
 use crate::format;
-use crate::realtime::client::use_realtime;
 use crate::realtime::phoenix::ChangeKind;
 
 const FEED_SIZE: usize = 12;

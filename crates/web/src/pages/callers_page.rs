@@ -8,13 +8,11 @@ use bloc_shared::{languages, states};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::use_api;
-use crate::app::use_team;
 use crate::components::caller_form::CallerFormPanel;
 use crate::components::error_message::ErrorMessage;
+use crate::context::{use_api, use_realtime, use_team};
 use crate::format;
 use crate::forms::{CallerForm, CallerInput};
-use crate::realtime::client::use_realtime;
 use crate::realtime::phoenix::ChangeKind;
 
 #[derive(Clone, PartialEq)]
@@ -210,7 +208,7 @@ pub fn CallersPage() -> impl IntoView {
                                         let id = caller.id;
                                         let paused = caller.paused_until.as_deref()
                                             .and_then(format::parse_timestamp)
-                                            .filter(|ms| *ms > crate::api::now_ms());
+                                            .filter(|ms| *ms > crate::clock::now_ms());
                                         let status = match (caller.active, paused) {
                                             (false, _) => "Inactive".to_owned(),
                                             (true, Some(ms)) => format!("Paused until {}", format::local_datetime(ms, team.offset_minutes)),

@@ -4,16 +4,13 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::api::use_api;
-use crate::app::use_team;
-use crate::clock::use_now;
 use crate::components::error_message::ErrorMessage;
 use crate::components::figure_card::FigureCard;
 use crate::components::hourly_chart::HourlyChart;
 use crate::components::live_feed::LiveFeed;
 use crate::components::load_bars::LoadBars;
+use crate::context::{use_api, use_now, use_realtime, use_team};
 use crate::format;
-use crate::realtime::client::use_realtime;
 use crate::stats::DashboardToday;
 
 #[component]

@@ -4,15 +4,13 @@ use bloc_shared::records::{Caller, LeadStatus};
 use bloc_shared::states::{self, STATES};
 use leptos::prelude::*;
 
-use crate::api::use_api;
-use crate::app::use_team;
 use crate::components::error_message::ErrorMessage;
 use crate::components::lead_detail::LeadDetail;
 use crate::components::pagination::Pagination;
 use crate::components::status_badge::StatusBadge;
+use crate::context::{use_api, use_realtime, use_team};
 use crate::format;
 use crate::query::{CallerFilter, LeadQuery, SortColumn};
-use crate::realtime::client::use_realtime;
 
 #[component]
 fn SortHeader(label: &'static str, column: SortColumn, query: RwSignal<LeadQuery>) -> impl IntoView {

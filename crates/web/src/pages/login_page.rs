@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 
-use crate::api::use_api;
 use crate::components::error_message::ErrorMessage;
+use crate::context::use_api;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {

@@ -7,13 +7,10 @@ use bloc_shared::records::{Lead, LeadStatus};
 use bloc_shared::{languages, states};
 use leptos::prelude::*;
 
-use crate::api::use_api;
-use crate::app::use_team;
-use crate::clock::use_now;
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
+use crate::context::{use_api, use_now, use_realtime, use_team};
 use crate::format;
-use crate::realtime::client::use_realtime;
 
 /// When a lead's SLA falls due: `assigned_at` plus the team's SLA.
 fn due_ms(lead: &Lead, sla_minutes: i32) -> Option<i64> {

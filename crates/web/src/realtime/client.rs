@@ -299,8 +299,3 @@ impl Realtime {
         joined
     }
 }
-
-/// The Realtime handle from context.
-pub fn use_realtime() -> Realtime {
-    expect_context::<Realtime>()
-}

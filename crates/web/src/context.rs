@@ -1,0 +1,113 @@
+//! App-wide state in Leptos context: every `provide_*` function and every
+//! `use_*` hook. Pages and components import this module for their hooks and
+//! never the app shell (`app.rs`), which only wires screens together, so
+//! imports point one way: `app` → `pages`/`components` → `context`.
+
+use std::time::Duration;
+
+use bloc_shared::records::{Role, Settings, TeamMember};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::Api;
+use crate::clock::now_ms;
+use crate::config::AppConfig;
+use crate::format;
+use crate::realtime::client::Realtime;
+use crate::realtime::phoenix::Binding;
+
+/// How often the session is checked for an upcoming expiry while the tab is open.
+const SESSION_CHECK_MS: u32 = 30_000;
+
+/// Who is signed in and the team's clock, in context for every page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Team {
+    pub role: Role,
+    /// The signed-in caller's id (callers only).
+    pub caller_id: Option<i64>,
+    /// The team time zone's offset from UTC, in minutes.
+    pub offset_minutes: i32,
+    /// Minutes a caller has to contact a new lead.
+    pub sla_minutes: i32,
+}
+
+impl Team {
+    /// The signed-in member's team view; a zone without a known fixed offset uses the browser's.
+    pub fn new(member: &TeamMember, settings: &Settings) -> Team {
+        Team {
+            role: member.role,
+            caller_id: member.caller_id,
+            offset_minutes: format::zone_offset_minutes(&settings.time_zone).unwrap_or_else(browser_offset_minutes),
+            sla_minutes: settings.sla_minutes.max(1),
+        }
+    }
+}
+
+fn browser_offset_minutes() -> i32 {
+    -(js_sys::Date::new_0().get_timezone_offset() as i32)
+}
+
+/// Provides the [`Api`] handle (session restored from localStorage) and keeps
+/// the session fresh while the tab is open.
+pub fn provide_api(config: AppConfig) -> Api {
+    let api = Api::new(config);
+    provide_context(api);
+    spawn_local(async move {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(SESSION_CHECK_MS).await;
+            match api.session.try_get_untracked() {
+                None => break,   // the app was unmounted
+                Some(None) => {} // signed out: nothing to refresh until the next sign-in
+                Some(Some(_)) => api.refresh_if_due().await,
+            }
+        }
+    });
+    api
+}
+
+/// The API handle from context.
+pub fn use_api() -> Api {
+    expect_context::<Api>()
+}
+
+/// Provides the signed-in member's [`Team`].
+pub fn provide_team(team: Team) {
+    provide_context(team);
+}
+
+/// The team context.
+pub fn use_team() -> Team {
+    expect_context::<Team>()
+}
+
+/// Opens the Realtime socket with the bindings the role may see, follows the
+/// session's token, provides the handle and closes the socket on cleanup.
+pub fn provide_realtime(api: Api, team: Team) -> Realtime {
+    let bindings = match (team.role, team.caller_id) {
+        (Role::Admin, _) => ["leads", "callers", "assignment_logs"]
+            .into_iter()
+            .map(|table| Binding { table: table.to_owned(), filter: None })
+            .collect(),
+        (_, Some(caller_id)) => vec![Binding { table: "leads".to_owned(), filter: Some(format!("caller_id=eq.{caller_id}")) }],
+        _ => Vec::new(),
+    };
+    let token = Signal::derive(move || api.session.with(|s| s.as_ref().map(|s| s.access_token.clone())));
+    let realtime = Realtime::start(api.config().realtime_url(), bindings, token);
+    provide_context(realtime);
+    on_cleanup(move || realtime.stop());
+    realtime
+}
+
+/// The Realtime handle from context.
+pub fn use_realtime() -> Realtime {
+    expect_context::<Realtime>()
+}
+
+/// A signal holding the current time in Unix milliseconds, updated every `every`.
+pub fn use_now(every: Duration) -> ReadSignal<i64> {
+    let (now, set_now) = signal(now_ms());
+    if let Ok(handle) = set_interval_with_handle(move || set_now.set(now_ms()), every) {
+        on_cleanup(move || handle.clear());
+    }
+    now
+}
