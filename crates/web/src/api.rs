@@ -10,17 +10,17 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::clock::now_ms;
-use crate::config::AppConfig;
+use crate::config::{AppConfig, ConfigError};
+use crate::error::ApiError;
 use crate::forms::CallerInput;
 use crate::query::{self, encode_component, LeadQuery};
-use crate::session::{api_error_message, auth_error_message, Session};
+use crate::session::Session;
 use crate::stats::DashboardToday;
 
-/// A failure already put in words for a person.
-pub type ApiResult<T> = Result<T, String>;
+/// The result of every backend call.
+pub type ApiResult<T> = Result<T, ApiError>;
 
 const SESSION_KEY: &str = "bloc.session";
-const OFFLINE: &str = "Can't reach the server. Check your connection and try again.";
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -32,15 +32,12 @@ pub async fn load_config() -> ApiResult<AppConfig> {
         .header("Cache-Control", "no-cache")
         .send()
         .await
-        .map_err(|_| "Can't load config.json from the web server.".to_owned())?;
+        .map_err(|_| ConfigError::Unreachable)?;
     if response.status() != 200 {
-        return Err(format!(
-            "config.json is missing (HTTP {}). The server must serve it beside index.html.",
-            response.status()
-        ));
+        return Err(ConfigError::Missing { status: response.status() }.into());
     }
-    let text = response.text().await.map_err(|_| "config.json could not be read.".to_owned())?;
-    AppConfig::parse(&text)
+    let text = response.text().await.map_err(|_| ConfigError::Unreadable)?;
+    Ok(AppConfig::parse(&text)?)
 }
 
 /// The handle components use for every backend call.
@@ -92,16 +89,17 @@ impl Api {
             .header("Content-Type", "application/json")
             .header("X-Supabase-Api-Version", "2024-01-01")
             .body(body.to_string())
-            .map_err(|e| e.to_string())?;
-        let response = request.send().await.map_err(|_| OFFLINE.to_owned())?;
+            .map_err(|e| ApiError::Unexpected(e.to_string()))?;
+        let response = request.send().await.map_err(|_| ApiError::Network)?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if !(200..300).contains(&status) {
-            return Err(auth_error_message(status, &text));
+            return Err(ApiError::from_auth_response(status, &text));
         }
-        let value: Value = serde_json::from_str(&text).map_err(|_| "The sign-in service sent an unreadable answer.".to_owned())?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|_| ApiError::UnreadableResponse("The sign-in service sent an unreadable answer.".to_owned()))?;
         Session::from_token_response(&value, now_ms() / 1000)
-            .ok_or_else(|| "The sign-in service sent an incomplete session.".to_owned())
+            .ok_or_else(|| ApiError::UnreadableResponse("The sign-in service sent an incomplete session.".to_owned()))
     }
 
     /// Signs in with email and password and keeps the session.
@@ -113,10 +111,11 @@ impl Api {
         Ok(session)
     }
 
-    /// Trades the refresh token for a new session. A refused refresh signs out.
+    /// Trades the refresh token for a new session. A refused refresh signs
+    /// out; an unreachable server keeps the session for the next try.
     pub async fn refresh(&self) -> ApiResult<()> {
         let Some(current) = self.session.get_untracked() else {
-            return Err("Not signed in.".to_owned());
+            return Err(ApiError::NotSignedIn);
         };
         match self
             .auth_request("token?grant_type=refresh_token", &json!({"refresh_token": current.refresh_token}))
@@ -126,10 +125,10 @@ impl Api {
                 self.store(Some(session));
                 Ok(())
             }
-            Err(message) if message == OFFLINE => Err(message),
-            Err(message) => {
+            Err(ApiError::Network) => Err(ApiError::Network),
+            Err(refused) => {
                 self.store(None);
-                Err(message)
+                Err(refused)
             }
         }
     }
@@ -173,12 +172,12 @@ impl Api {
                 Some(body) => builder
                     .header("Content-Type", "application/json")
                     .body(body.clone())
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| ApiError::Unexpected(e.to_string()))?
                     .send()
                     .await,
                 None => builder.send().await,
             };
-            let response = sent.map_err(|_| OFFLINE.to_owned())?;
+            let response = sent.map_err(|_| ApiError::Network)?;
             let status = response.status();
             if status == 401 && !retried && token.is_some() {
                 retried = true;
@@ -187,15 +186,16 @@ impl Api {
             }
             if !(200..300).contains(&status) {
                 let text = response.text().await.unwrap_or_default();
-                return Err(api_error_message(status, &text));
+                return Err(ApiError::from_rest_response(status, &text));
             }
             return Ok(response);
         }
     }
 
     async fn decode<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
-        let text = response.text().await.map_err(|_| OFFLINE.to_owned())?;
-        serde_json::from_str(&text).map_err(|e| format!("The server sent data this app cannot read ({e})."))
+        let text = response.text().await.map_err(|_| ApiError::Network)?;
+        serde_json::from_str(&text)
+            .map_err(|e| ApiError::UnreadableResponse(format!("The server sent data this app cannot read ({e}).")))
     }
 
     async fn rows<T: DeserializeOwned>(&self, path: &str) -> ApiResult<Vec<T>> {
@@ -203,11 +203,9 @@ impl Api {
     }
 
     async fn write_one<T: DeserializeOwned>(&self, method: &str, path: &str, body: &impl Serialize) -> ApiResult<T> {
-        let body = serde_json::to_string(body).map_err(|e| e.to_string())?;
+        let body = serde_json::to_string(body).map_err(|e| ApiError::Unexpected(e.to_string()))?;
         let rows: Vec<T> = Self::decode(self.rest(method, path, Some(body), Some("return=representation")).await?).await?;
-        rows.into_iter()
-            .next()
-            .ok_or_else(|| "Nothing was saved: the row is gone or you may not change it.".to_owned())
+        rows.into_iter().next().ok_or(ApiError::NothingSaved)
     }
 
     async fn rpc(&self, function: &str, args: &Value) -> ApiResult<Value> {
@@ -231,7 +229,8 @@ impl Api {
     /// Today's figures, loads and hourly counts (`dashboard_today()`).
     pub async fn dashboard_today(&self) -> ApiResult<DashboardToday> {
         let value = self.rpc("dashboard_today", &json!({})).await?;
-        serde_json::from_value(value).map_err(|e| format!("The dashboard figures could not be read ({e})."))
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::UnreadableResponse(format!("The dashboard figures could not be read ({e}).")))
     }
 
     /// The newest leads, for the live feed.
@@ -252,7 +251,7 @@ impl Api {
     /// One lead.
     pub async fn lead(&self, id: i64) -> ApiResult<Lead> {
         let rows: Vec<Lead> = self.rows(&format!("leads?select=*&id=eq.{id}")).await?;
-        rows.into_iter().next().ok_or_else(|| format!("Lead {id} was not found."))
+        rows.into_iter().next().ok_or(ApiError::LeadNotFound(id))
     }
 
     /// A lead's assignment timeline, oldest first.

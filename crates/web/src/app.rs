@@ -14,6 +14,7 @@ use crate::components::connection_indicator::ConnectionIndicator;
 use crate::components::error_message::ErrorMessage;
 use crate::config::AppConfig;
 use crate::context::{provide_api, provide_realtime, provide_team, use_api, Team};
+use crate::error::ApiError;
 use crate::pages::callers_page::CallersPage;
 use crate::pages::dashboard_page::DashboardPage;
 use crate::pages::leads_page::LeadsPage;
@@ -29,7 +30,7 @@ pub fn App() -> impl IntoView {
             None => view! { <div class="splash" role="status">"Loading Bloc CRM…"</div> }.into_any(),
             Some(Err(message)) => view! {
                 <div class="splash">
-                    <ErrorMessage message=message/>
+                    <ErrorMessage message=message.to_string()/>
                 </div>
             }
             .into_any(),
@@ -60,7 +61,7 @@ fn SignedIn(user_id: String) -> impl IntoView {
         async move {
             let member = api.my_membership(&user_id).await?;
             let settings = api.settings().await.unwrap_or_default();
-            Ok::<(Option<TeamMember>, Settings), String>((member, settings))
+            Ok::<(Option<TeamMember>, Settings), ApiError>((member, settings))
         }
     });
     let sign_out = move |_| spawn_local(async move { api.sign_out().await });
@@ -69,7 +70,7 @@ fn SignedIn(user_id: String) -> impl IntoView {
             None => view! { <div class="splash" role="status">"Loading your workspace…"</div> }.into_any(),
             Some(Err(message)) => view! {
                 <div class="splash">
-                    <ErrorMessage message=message on_retry=Callback::new(move |_| membership.refetch())/>
+                    <ErrorMessage message=message.to_string() on_retry=Callback::new(move |_| membership.refetch())/>
                     <button class="button secondary" on:click=sign_out>"Sign out"</button>
                 </div>
             }

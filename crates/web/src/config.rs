@@ -2,6 +2,33 @@
 //! one release build serves localbase and a real Supabase project alike.
 
 use serde::Deserialize;
+use thiserror::Error;
+
+/// Why `config.json` cannot be used; each says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// The web server did not answer.
+    #[error("Can't load config.json from the web server.")]
+    Unreachable,
+    /// The web server answered, but not with the file.
+    #[error("config.json is missing (HTTP {status}). The server must serve it beside index.html.")]
+    Missing { status: u16 },
+    /// The body could not be read.
+    #[error("config.json could not be read.")]
+    Unreadable,
+    /// Not JSON, or not the expected fields.
+    #[error("config.json is not valid: {0}. Expected {{\"supabase_url\", \"supabase_anon_key\"}}.")]
+    NotJson(String),
+    /// `supabase_url` is not an http(s) URL.
+    #[error("config.json: supabase_url must start with http:// or https://")]
+    NotHttp,
+    /// `supabase_url` is plain `http://` to another machine: tokens would cross the network in clear text.
+    #[error("config.json: supabase_url must use https:// (plain http:// is allowed only for 127.0.0.1, ::1 and localhost, not for {host})")]
+    InsecureUrl { host: String },
+    /// `supabase_anon_key` is empty.
+    #[error("config.json: supabase_anon_key is empty")]
+    MissingKey,
+}
 
 /// The contents of `config.json`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -13,17 +40,22 @@ pub struct AppConfig {
 }
 
 impl AppConfig {
-    /// Parses and checks `config.json`; the error says what to fix.
-    pub fn parse(text: &str) -> Result<AppConfig, String> {
-        let mut config: AppConfig = serde_json::from_str(text)
-            .map_err(|e| format!("config.json is not valid: {e}. Expected {{\"supabase_url\", \"supabase_anon_key\"}}."))?;
+    /// Parses and checks `config.json`. Plain `http://` is refused unless the
+    /// host is this machine (localbase during development).
+    pub fn parse(text: &str) -> Result<AppConfig, ConfigError> {
+        let mut config: AppConfig = serde_json::from_str(text).map_err(|e| ConfigError::NotJson(e.to_string()))?;
         config.supabase_url = config.supabase_url.trim().trim_end_matches('/').to_owned();
         config.supabase_anon_key = config.supabase_anon_key.trim().to_owned();
-        if !(config.supabase_url.starts_with("http://") || config.supabase_url.starts_with("https://")) {
-            return Err("config.json: supabase_url must start with http:// or https://".to_owned());
+        if let Some(rest) = config.supabase_url.strip_prefix("http://") {
+            let host = host_of(rest);
+            if !is_loopback(&host) {
+                return Err(ConfigError::InsecureUrl { host });
+            }
+        } else if !config.supabase_url.starts_with("https://") {
+            return Err(ConfigError::NotHttp);
         }
         if config.supabase_anon_key.is_empty() {
-            return Err("config.json: supabase_anon_key is empty".to_owned());
+            return Err(ConfigError::MissingKey);
         }
         Ok(config)
     }
@@ -49,6 +81,21 @@ impl AppConfig {
     }
 }
 
+/// The host of a URL without its scheme: no user info, port or path; IPv6 without brackets.
+fn host_of(after_scheme: &str) -> String {
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.to_ascii_lowercase()
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "::1" | "localhost")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -72,13 +119,44 @@ mod tests {
 
     #[test]
     fn a_config_without_a_key_is_refused_with_a_reason() {
-        let err = AppConfig::parse(r#"{"supabase_url":"http://a","supabase_anon_key":" "}"#).unwrap_err();
-        assert!(err.contains("supabase_anon_key"));
+        let err = AppConfig::parse(r#"{"supabase_url":"https://a","supabase_anon_key":" "}"#).unwrap_err();
+        assert_eq!(err, ConfigError::MissingKey);
+        assert!(err.to_string().contains("supabase_anon_key"));
     }
 
     #[test]
     fn a_config_that_is_not_json_is_refused_with_a_reason() {
         let err = AppConfig::parse("<html>").unwrap_err();
-        assert!(err.contains("config.json is not valid"));
+        assert!(matches!(err, ConfigError::NotJson(_)));
+        assert!(err.to_string().contains("config.json is not valid"));
+    }
+
+    fn parse_url(url: &str) -> Result<AppConfig, ConfigError> {
+        AppConfig::parse(&format!(r#"{{"supabase_url":"{url}","supabase_anon_key":"k"}}"#))
+    }
+
+    #[test]
+    fn plain_http_to_another_machine_is_refused_naming_the_host() {
+        for (url, host) in [
+            ("http://x.supabase.co", "x.supabase.co"),
+            ("http://10.0.0.5:54321", "10.0.0.5"),
+            ("http://127.0.0.1.evil.example/", "127.0.0.1.evil.example"),
+            ("http://127.0.0.1@evil.example", "evil.example"),
+            ("http://localhost@evil.example:80", "evil.example"),
+            ("http://[2001:db8::1]:8000", "2001:db8::1"),
+        ] {
+            let err = parse_url(url).unwrap_err();
+            assert_eq!(err, ConfigError::InsecureUrl { host: host.to_owned() }, "{url}");
+            assert!(err.to_string().contains("https://"), "{err}");
+        }
+    }
+
+    #[test]
+    fn plain_http_to_this_machine_is_allowed_for_local_development() {
+        for url in ["http://127.0.0.1:54321", "http://localhost:54321/", "http://LOCALHOST", "http://[::1]:54321"] {
+            assert!(parse_url(url).is_ok(), "{url}");
+        }
+        assert!(parse_url("https://x.supabase.co").is_ok());
+        assert_eq!(parse_url("ftp://x").unwrap_err(), ConfigError::NotHttp);
     }
 }

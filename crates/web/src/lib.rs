@@ -8,6 +8,7 @@
 //! compiled only for `wasm32`.
 
 pub mod config;
+pub mod error;
 pub mod format;
 pub mod forms;
 pub mod query;

@@ -1,5 +1,4 @@
-//! The signed-in session (GoTrue's token response) and the messages shown
-//! when Auth or PostgREST refuse a request.
+//! The signed-in session (GoTrue's token response) and when to refresh it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -53,50 +52,6 @@ impl Session {
     }
 }
 
-/// A sign-in failure in words.
-pub fn auth_error_message(status: u16, body: &str) -> String {
-    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let code = value
-        .get("code")
-        .or_else(|| value.get("error_code"))
-        .or_else(|| value.get("error"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match (status, code) {
-        (_, "invalid_credentials" | "invalid_grant") => "Wrong email or password.".to_owned(),
-        (_, "email_not_confirmed") => "This email address has not been confirmed yet.".to_owned(),
-        (429, _) | (_, "over_request_rate_limit") => "Too many attempts. Wait a minute and try again.".to_owned(),
-        (500.., _) => format!("The sign-in service is having trouble (HTTP {status}). Try again shortly."),
-        _ => {
-            let detail = value
-                .get("msg")
-                .or_else(|| value.get("message"))
-                .or_else(|| value.get("error_description"))
-                .and_then(Value::as_str);
-            match detail {
-                Some(detail) => format!("Sign-in failed: {detail}"),
-                None => format!("Sign-in failed (HTTP {status})."),
-            }
-        }
-    }
-}
-
-/// A PostgREST failure in words.
-pub fn api_error_message(status: u16, body: &str) -> String {
-    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let message = value.get("message").and_then(Value::as_str).unwrap_or_default();
-    match status {
-        401 => "Your session has expired. Sign in again.".to_owned(),
-        403 => "You don't have permission to do that.".to_owned(),
-        404 => format!("Not found{}", if message.is_empty() { ".".to_owned() } else { format!(": {message}") }),
-        409 => format!("That conflicts with existing data{}", if message.is_empty() { ".".to_owned() } else { format!(": {message}") }),
-        400 | 422 if !message.is_empty() => message.to_owned(),
-        500.. => format!("The server had a problem (HTTP {status}). Try again."),
-        _ if !message.is_empty() => format!("{message} (HTTP {status})"),
-        _ => format!("The request failed (HTTP {status})."),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -124,21 +79,5 @@ mod tests {
         assert!(!session.needs_refresh(1000 - REFRESH_MARGIN_SECS - 1));
         assert!(session.needs_refresh(1000 - REFRESH_MARGIN_SECS));
         assert!(session.expired(1000));
-    }
-
-    #[test]
-    fn wrong_credentials_read_as_a_plain_sentence() {
-        let body = r#"{"code":"invalid_credentials","message":"Invalid login credentials"}"#;
-        assert_eq!(auth_error_message(400, body), "Wrong email or password.");
-        assert!(auth_error_message(502, "<html>").contains("HTTP 502"));
-    }
-
-    #[test]
-    fn postgrest_errors_keep_the_server_message_for_bad_input() {
-        let body = r#"{"code":"P0001","message":"caller 9 is not active","details":null,"hint":null}"#;
-        assert_eq!(api_error_message(400, body), "caller 9 is not active");
-        assert_eq!(api_error_message(403, body), "You don't have permission to do that.");
-        assert_eq!(api_error_message(503, ""), "The server had a problem (HTTP 503). Try again.");
-        assert_eq!(api_error_message(418, ""), "The request failed (HTTP 418).");
     }
 }

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
 use crate::context::{use_api, use_realtime, use_team};
+use crate::error::ApiError;
 use crate::format;
 
 fn caller_label(callers: &[Caller], id: Option<i64>) -> String {
@@ -30,7 +31,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
         async move {
             let lead = api.lead(id).await?;
             let logs = api.assignment_logs(id).await?;
-            Ok::<(Lead, Vec<AssignmentLog>), String>((lead, logs))
+            Ok::<(Lead, Vec<AssignmentLog>), ApiError>((lead, logs))
         }
     });
     let target = RwSignal::new(String::new());
@@ -74,7 +75,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
             </div>
             {move || match detail.get() {
                 None => view! { <p class="loading" role="status">"Loading the lead…"</p> }.into_any(),
-                Some(Err(message)) => view! { <ErrorMessage message=message on_retry=Callback::new(move |_| detail.refetch())/> }.into_any(),
+                Some(Err(message)) => view! { <ErrorMessage message=message.to_string() on_retry=Callback::new(move |_| detail.refetch())/> }.into_any(),
                 Some(Ok((lead, logs))) => {
                     let metadata = serde_json::to_string_pretty(&lead.metadata).unwrap_or_default();
                     let all_callers = callers.get();
@@ -164,7 +165,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
                                 </button>
                                 {move || reassign.value().get().map(|result| match result {
                                     Ok(caller_id) => view! { <p class="success" role="status">{format!("Reassigned to {}.", caller_label(&callers.get_untracked(), Some(caller_id)))}</p> }.into_any(),
-                                    Err(message) => view! { <ErrorMessage message=message/> }.into_any(),
+                                    Err(message) => view! { <ErrorMessage message=message.to_string()/> }.into_any(),
                                 })}
                             </form>
                         </div>

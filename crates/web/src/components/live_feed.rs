@@ -42,7 +42,7 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
                     state.try_set(FeedState::Ready);
                 }
                 Err(message) => {
-                    state.try_set(FeedState::Failed(message));
+                    state.try_set(FeedState::Failed(message.to_string()));
                 }
             }
         })

@@ -66,7 +66,7 @@ pub fn CallersPage() -> impl IntoView {
                     state.try_set(ListState::Ready);
                 }
                 Err(message) => {
-                    state.try_set(ListState::Failed(message));
+                    state.try_set(ListState::Failed(message.to_string()));
                 }
             }
         })
@@ -123,7 +123,7 @@ pub fn CallersPage() -> impl IntoView {
                     editing.try_set(None);
                 }
                 Err(message) => {
-                    form_error.try_set(Some(message));
+                    form_error.try_set(Some(message.to_string()));
                 }
             }
             saving.try_set(false);

@@ -44,7 +44,7 @@ pub fn DashboardPage() -> impl IntoView {
             <span class="muted">{move || today.get().and_then(Result::ok).map(|t| format!("{} · {}", t.day, t.time_zone)).unwrap_or_default()}</span>
         </div>
         {move || today.get().and_then(Result::err).map(|message| view! {
-            <ErrorMessage message=message on_retry=Callback::new(move |_| today.refetch())/>
+            <ErrorMessage message=message.to_string() on_retry=Callback::new(move |_| today.refetch())/>
         })}
         <section class="figures" aria-label="Today's figures">
             <FigureCard label="Received" value=figure(|t| t.received.to_string()) hint="Leads created today" testid="figure-received"/>

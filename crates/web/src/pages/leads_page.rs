@@ -141,7 +141,7 @@ pub fn LeadsPage() -> impl IntoView {
             <section class="card table-card" aria-label="Leads">
                 {move || match page.get() {
                     None => view! { <p class="loading" role="status">"Loading leads…"</p> }.into_any(),
-                    Some(Err(message)) => view! { <ErrorMessage message=message on_retry=Callback::new(move |_| page.refetch())/> }.into_any(),
+                    Some(Err(message)) => view! { <ErrorMessage message=message.to_string() on_retry=Callback::new(move |_| page.refetch())/> }.into_any(),
                     Some(Ok((rows, _))) if rows.is_empty() => view! {
                         <p class="empty">"No leads match these filters."</p>
                     }.into_any(),

@@ -36,7 +36,7 @@ pub fn LoginPage() -> impl IntoView {
                     <input id="login-password" type="password" autocomplete="current-password" required
                         prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
                 </div>
-                {move || sign_in.value().get().and_then(Result::err).map(|message| view! { <ErrorMessage message=message/> })}
+                {move || sign_in.value().get().and_then(Result::err).map(|message| view! { <ErrorMessage message=message.to_string()/> })}
                 <button class="button wide" type="submit" disabled=move || sign_in.pending().get()>
                     {move || if sign_in.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>

@@ -96,7 +96,7 @@ fn LeadCard(lead: Lead, now: ReadSignal<i64>) -> impl IntoView {
                     }
                 }).collect_view()}
             </div>
-            {move || update.value().get().and_then(Result::err).map(|message| view! { <ErrorMessage message=message/> })}
+            {move || update.value().get().and_then(Result::err).map(|message| view! { <ErrorMessage message=message.to_string()/> })}
         </li>
     }
 }
@@ -144,7 +144,7 @@ pub fn MyLeadsPage() -> impl IntoView {
         </div>
         {move || match visible() {
             None => view! { <p class="loading" role="status">"Loading your leads…"</p> }.into_any(),
-            Some(Err(message)) => view! { <ErrorMessage message=message on_retry=Callback::new(move |_| leads.refetch())/> }.into_any(),
+            Some(Err(message)) => view! { <ErrorMessage message=message.to_string() on_retry=Callback::new(move |_| leads.refetch())/> }.into_any(),
             Some(Ok(rows)) if rows.is_empty() => view! {
                 <p class="empty card">"No open leads right now. New leads appear here as soon as they are assigned to you."</p>
             }.into_any(),
