@@ -12,9 +12,9 @@ use leptos::task::spawn_local;
 use crate::api::Api;
 use crate::clock::now_ms;
 use crate::config::AppConfig;
-use crate::format;
 use crate::realtime::client::Realtime;
 use crate::realtime::phoenix::Binding;
+use crate::time;
 
 /// How often the session is checked for an upcoming expiry while the tab is open.
 const SESSION_CHECK_MS: u32 = 30_000;
@@ -37,7 +37,7 @@ impl Team {
         Team {
             role: member.role,
             caller_id: member.caller_id,
-            offset_minutes: format::zone_offset_minutes(&settings.time_zone).unwrap_or_else(browser_offset_minutes),
+            offset_minutes: time::zone_offset_minutes(&settings.time_zone).unwrap_or_else(browser_offset_minutes),
             sla_minutes: settings.sla_minutes.max(1),
         }
     }

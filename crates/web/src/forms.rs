@@ -5,7 +5,7 @@ use bloc_shared::records::Caller;
 use bloc_shared::{languages, states};
 use serde::Serialize;
 
-use crate::format;
+use crate::time;
 
 /// Largest daily lead limit the form accepts.
 pub const MAX_DAILY_LIMIT: i32 = 10_000;
@@ -118,8 +118,8 @@ impl CallerForm {
             paused_until: caller
                 .paused_until
                 .as_deref()
-                .and_then(format::parse_timestamp)
-                .map(|ms| format::datetime_local_value(ms, offset_minutes))
+                .and_then(time::parse_timestamp)
+                .map(|ms| time::datetime_local_value(ms, offset_minutes))
                 .unwrap_or_default(),
         }
     }
@@ -162,8 +162,8 @@ impl CallerForm {
         let paused_until = if self.paused_until.trim().is_empty() {
             None
         } else {
-            match format::parse_datetime_local(&self.paused_until, offset_minutes) {
-                Some(ms) => Some(format::to_iso_utc(ms)),
+            match time::parse_datetime_local(&self.paused_until, offset_minutes) {
+                Some(ms) => Some(time::to_iso_utc(ms)),
                 None => {
                     errors.push((Field::PausedUntil, "Enter a date and time, or leave it empty.".to_owned()));
                     None

@@ -8,13 +8,14 @@
 //! compiled only for `wasm32`.
 
 pub mod config;
+pub mod display;
 pub mod error;
-pub mod format;
 pub mod forms;
 pub mod query;
 pub mod realtime;
 pub mod session;
 pub mod stats;
+pub mod time;
 
 #[cfg(target_arch = "wasm32")]
 mod api;

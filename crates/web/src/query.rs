@@ -3,7 +3,7 @@
 
 use bloc_shared::records::LeadStatus;
 
-use crate::format;
+use crate::time;
 
 /// Percent-encodes a query-string component (RFC 3986 unreserved characters stay).
 pub fn encode_component(value: &str) -> String {
@@ -112,11 +112,11 @@ impl LeadQuery {
         if let Some(state) = self.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             params.push(("state".into(), format!("eq.{state}")));
         }
-        if let Some(start) = self.from.as_deref().and_then(|d| format::local_date_start(d, offset_minutes)) {
-            params.push(("created_at".into(), format!("gte.{}", format::to_iso_utc(start))));
+        if let Some(start) = self.from.as_deref().and_then(|d| time::local_date_start(d, offset_minutes)) {
+            params.push(("created_at".into(), format!("gte.{}", time::to_iso_utc(start))));
         }
-        if let Some(start) = self.to.as_deref().and_then(|d| format::local_date_start(d, offset_minutes)) {
-            params.push(("created_at".into(), format!("lt.{}", format::to_iso_utc(start + format::DAY_MS))));
+        if let Some(start) = self.to.as_deref().and_then(|d| time::local_date_start(d, offset_minutes)) {
+            params.push(("created_at".into(), format!("lt.{}", time::to_iso_utc(start + time::DAY_MS))));
         }
         let term = search_term(&self.search);
         if !term.is_empty() {

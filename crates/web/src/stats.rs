@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::format;
+use crate::display;
 
 /// One caller's load today (`dashboard_today().per_caller`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -60,7 +60,7 @@ impl DashboardToday {
     /// The conversion rate as text (`12.5%`, or `–`).
     pub fn conversion_rate_text(&self) -> String {
         match self.conversion_rate {
-            Some(rate) if rate.is_finite() && rate >= 0.0 => format::percent((rate * 10_000.0).round() as u64, 10_000),
+            Some(rate) if rate.is_finite() && rate >= 0.0 => display::percent((rate * 10_000.0).round() as u64, 10_000),
             _ => "–".to_owned(),
         }
     }

@@ -9,8 +9,9 @@ use leptos::prelude::*;
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
 use crate::context::{use_api, use_realtime, use_team};
+use crate::display;
 use crate::error::ApiError;
-use crate::format;
+use crate::time;
 
 fn caller_label(callers: &[Caller], id: Option<i64>) -> String {
     match id {
@@ -65,7 +66,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
         }
     });
     let offset = team.offset_minutes;
-    let when = move |text: &Option<String>| text.as_deref().map(|t| format::display_timestamp(t, offset)).unwrap_or_else(|| "—".to_owned());
+    let when = move |text: &Option<String>| text.as_deref().map(|t| time::display_timestamp(t, offset)).unwrap_or_else(|| "—".to_owned());
 
     view! {
         <aside class="drawer" role="dialog" aria-modal="false" aria-labelledby="lead-detail-title" on:keydown=on_keydown data-testid="lead-detail">
@@ -95,14 +96,14 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
                                 <StatusBadge status=lead.status/>
                             </div>
                             <dl class="fields">
-                                <dt>"Phone"</dt><dd><a href=format::tel_href(&lead.phone)>{format::phone(&lead.phone)}</a></dd>
+                                <dt>"Phone"</dt><dd><a href=display::tel_href(&lead.phone)>{display::phone(&lead.phone)}</a></dd>
                                 <dt>"Email"</dt><dd>{lead.email.clone().unwrap_or_else(|| "—".to_owned())}</dd>
                                 <dt>"State"</dt><dd>{lead.state.as_deref().map(states::display_name).unwrap_or("—").to_owned()}</dd>
                                 <dt>"City"</dt><dd>{lead.city.clone().unwrap_or_else(|| "—".to_owned())}</dd>
                                 <dt>"Language"</dt><dd>{lead.language.as_deref().map(languages::display_name).unwrap_or("—").to_owned()}</dd>
                                 <dt>"Source"</dt><dd>{lead.source.clone().unwrap_or_else(|| "—".to_owned())}</dd>
                                 <dt>"Caller"</dt><dd data-testid="detail-caller">{caller_label(&all_callers, lead.caller_id)}</dd>
-                                <dt>"Received"</dt><dd>{format::display_timestamp(&lead.created_at, offset)}</dd>
+                                <dt>"Received"</dt><dd>{time::display_timestamp(&lead.created_at, offset)}</dd>
                                 <dt>"Assigned"</dt><dd>{when(&lead.assigned_at)}</dd>
                                 <dt>"Contacted"</dt><dd>{when(&lead.contacted_at)}</dd>
                                 <dt>"Duplicates"</dt><dd>{lead.duplicate_count.to_string()}</dd>
@@ -126,7 +127,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
                                                     <div class="timeline-head">
                                                         <strong>{log.reason.label()}</strong>
                                                         {log.tier.map(|t| view! { <span class="muted">{format!(" · tier {t}")}</span> })}
-                                                        <span class="muted">{format!(" · {}", format::display_timestamp(&log.created_at, offset))}</span>
+                                                        <span class="muted">{format!(" · {}", time::display_timestamp(&log.created_at, offset))}</span>
                                                     </div>
                                                     <div>
                                                         {match log.previous_caller_id {

@@ -11,8 +11,9 @@ use leptos::task::spawn_local;
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
 use crate::context::{use_api, use_now, use_realtime, use_team};
-use crate::format;
+use crate::display;
 use crate::realtime::phoenix::ChangeKind;
+use crate::time;
 
 const FEED_SIZE: usize = 12;
 const HIGHLIGHT_MS: u32 = 5_000;
@@ -104,7 +105,7 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
                     <For each=move || leads.get() key=|lead| (lead.id, lead.updated_at.clone()) let:lead>
                         {
                             let id = lead.id;
-                            let created = format::parse_timestamp(&lead.created_at);
+                            let created = time::parse_timestamp(&lead.created_at);
                             let place = lead.state.as_deref().map(states::display_name).unwrap_or("—").to_owned();
                             view! {
                                 <li class="feed-item" class:arrived=move || fresh.with(|f| f.contains(&id)) data-lead-id=id>
@@ -115,8 +116,8 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
                                     <div class="feed-meta">
                                         <span>{place}</span>
                                         <span>"→ " {caller_name(lead.caller_id)}</span>
-                                        <span class="feed-time" title=move || created.map(|ms| format::local_datetime(ms, team.offset_minutes)).unwrap_or_default()>
-                                            {move || created.map(|ms| format::relative(now.get(), ms)).unwrap_or_default()}
+                                        <span class="feed-time" title=move || created.map(|ms| time::local_datetime(ms, team.offset_minutes)).unwrap_or_default()>
+                                            {move || created.map(|ms| display::relative(now.get(), ms)).unwrap_or_default()}
                                         </span>
                                     </div>
                                 </li>

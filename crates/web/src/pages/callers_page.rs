@@ -11,9 +11,9 @@ use leptos::task::spawn_local;
 use crate::components::caller_form::CallerFormPanel;
 use crate::components::error_message::ErrorMessage;
 use crate::context::{use_api, use_realtime, use_team};
-use crate::format;
 use crate::forms::{CallerForm, CallerInput};
 use crate::realtime::phoenix::ChangeKind;
+use crate::time;
 
 #[derive(Clone, PartialEq)]
 enum ListState {
@@ -207,11 +207,11 @@ pub fn CallersPage() -> impl IntoView {
                                     {
                                         let id = caller.id;
                                         let paused = caller.paused_until.as_deref()
-                                            .and_then(format::parse_timestamp)
+                                            .and_then(time::parse_timestamp)
                                             .filter(|ms| *ms > crate::clock::now_ms());
                                         let status = match (caller.active, paused) {
                                             (false, _) => "Inactive".to_owned(),
-                                            (true, Some(ms)) => format!("Paused until {}", format::local_datetime(ms, team.offset_minutes)),
+                                            (true, Some(ms)) => format!("Paused until {}", time::local_datetime(ms, team.offset_minutes)),
                                             (true, None) => "Active".to_owned(),
                                         };
                                         let for_edit = caller.clone();

@@ -10,8 +10,8 @@ use crate::components::hourly_chart::HourlyChart;
 use crate::components::live_feed::LiveFeed;
 use crate::components::load_bars::LoadBars;
 use crate::context::{use_api, use_now, use_realtime, use_team};
-use crate::format;
 use crate::stats::DashboardToday;
+use crate::time;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -25,7 +25,7 @@ pub fn DashboardPage() -> impl IntoView {
         realtime.logs_version.track();
         realtime.resyncs.track();
         // A new local day starts the figures again.
-        now.with(|n| format::local_day(*n, team.offset_minutes).1);
+        now.with(|n| time::local_day(*n, team.offset_minutes).1);
         async move { api.dashboard_today().await }
     });
     let callers = LocalResource::new(move || {
@@ -69,7 +69,7 @@ pub fn DashboardPage() -> impl IntoView {
                     None => view! { <p class="loading" role="status">"Loading the chart…"</p> }.into_any(),
                     Some(Err(_)) => view! { <p class="muted">"The chart is unavailable right now."</p> }.into_any(),
                     Some(Ok(t)) => {
-                        let hour = format::local_hour(now.get_untracked(), team.offset_minutes);
+                        let hour = time::local_hour(now.get_untracked(), team.offset_minutes);
                         view! { <HourlyChart counts=t.hourly() current_hour=hour/> }.into_any()
                     }
                 }}

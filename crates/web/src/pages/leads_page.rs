@@ -9,8 +9,9 @@ use crate::components::lead_detail::LeadDetail;
 use crate::components::pagination::Pagination;
 use crate::components::status_badge::StatusBadge;
 use crate::context::{use_api, use_realtime, use_team};
-use crate::format;
+use crate::display;
 use crate::query::{CallerFilter, LeadQuery, SortColumn};
+use crate::time;
 
 #[component]
 fn SortHeader(label: &'static str, column: SortColumn, query: RwSignal<LeadQuery>) -> impl IntoView {
@@ -168,11 +169,11 @@ pub fn LeadsPage() -> impl IntoView {
                                                         {lead.name.clone().unwrap_or_else(|| "(no name)".to_owned())}
                                                     </button>
                                                 </td>
-                                                <td class="nowrap">{format::phone(&lead.phone)}</td>
+                                                <td class="nowrap">{display::phone(&lead.phone)}</td>
                                                 <td>{lead.state.as_deref().map(states::display_name).unwrap_or("—").to_owned()}</td>
                                                 <td><StatusBadge status=lead.status/></td>
                                                 <td>{caller_name(lead.caller_id)}</td>
-                                                <td class="nowrap">{format::display_timestamp(&lead.created_at, team.offset_minutes)}</td>
+                                                <td class="nowrap">{time::display_timestamp(&lead.created_at, team.offset_minutes)}</td>
                                             </tr>
                                         }
                                     }).collect_view()}

@@ -10,11 +10,12 @@ use leptos::prelude::*;
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
 use crate::context::{use_api, use_now, use_realtime, use_team};
-use crate::format;
+use crate::display;
+use crate::time;
 
 /// When a lead's SLA falls due: `assigned_at` plus the team's SLA.
 fn due_ms(lead: &Lead, sla_minutes: i32) -> Option<i64> {
-    let assigned = lead.assigned_at.as_deref().and_then(format::parse_timestamp)?;
+    let assigned = lead.assigned_at.as_deref().and_then(time::parse_timestamp)?;
     Some(assigned + i64::from(sla_minutes) * 60_000)
 }
 
@@ -57,20 +58,20 @@ fn LeadCard(lead: Lead, now: ReadSignal<i64>) -> impl IntoView {
                 <StatusBadge status=lead.status/>
             </div>
             <div class="lead-card-row">
-                <a class="button call" href=format::tel_href(&lead.phone) aria-label=format!("Call {name}")>
-                    "Call " {format::phone(&lead.phone)}
+                <a class="button call" href=display::tel_href(&lead.phone) aria-label=format!("Call {name}")>
+                    "Call " {display::phone(&lead.phone)}
                 </a>
                 {match (awaiting_contact, due) {
                     (true, Some(due)) => view! {
                         <span class="countdown" class:overdue={move || now.get() > due} data-testid="countdown"
-                            title=format!("Contact by {}", format::local_datetime(due, team.offset_minutes))>
-                            {move || format::countdown(due - now.get())}
+                            title=format!("Contact by {}", time::local_datetime(due, team.offset_minutes))>
+                            {move || display::countdown(due - now.get())}
                         </span>
                     }.into_any(),
                     _ => view! {
                         <span class="muted small">
-                            {lead.status_changed_at.as_deref().and_then(format::parse_timestamp)
-                                .map(|ms| format!("updated {}", format::local_datetime(ms, team.offset_minutes)))
+                            {lead.status_changed_at.as_deref().and_then(time::parse_timestamp)
+                                .map(|ms| format!("updated {}", time::local_datetime(ms, team.offset_minutes)))
                                 .unwrap_or_default()}
                         </span>
                     }.into_any(),

@@ -224,7 +224,7 @@ impl RefCounter {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -297,9 +297,24 @@ mod tests {
         );
     }
 
+    /// Deterministic pseudo-random strings built from timestamp-like pieces and multibyte characters.
+    pub(crate) fn garbage_strings(count: usize) -> Vec<String> {
+        const PIECES: [&str; 16] = ["2026", "-", "11", "T", " ", ":", "59", ".", "123456", "+", "05:30", "Z", "é", "२", "\u{1F4DE}", "0"];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..count)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let len = (state >> 59) as usize;
+                (0..len)
+                    .map(|i| PIECES[((state >> (i * 4 % 56)) & 15) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn no_frame_text_makes_the_decoder_panic() {
-        for text in crate::format::tests::garbage_strings(5_000) {
+        for text in garbage_strings(5_000) {
             let _ = decode(&text);
             let _ = decode(&format!("{{\"topic\":\"t\",\"event\":\"postgres_changes\",\"payload\":{text:?}}}"));
         }

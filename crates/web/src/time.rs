@@ -1,9 +1,9 @@
-//! Time and number formatting for the UI, without a date library: the
-//! server's RFC 3339 text becomes epoch milliseconds, and local days are
-//! computed with the fixed offset of `settings.time_zone`.
+//! Time without a date library: the server's RFC 3339 text becomes epoch
+//! milliseconds, and local days and clock times are computed with the fixed
+//! offset of `settings.time_zone` (a small table of known zones, for now).
 
 /// Milliseconds in a minute.
-const MINUTE_MS: i64 = 60_000;
+pub const MINUTE_MS: i64 = 60_000;
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -168,12 +168,6 @@ pub fn local_datetime(ms: i64, offset_minutes: i32) -> String {
     format!("{d} {}, {:02}:{:02}", MONTHS[(m - 1) as usize], rem / 3_600_000, rem / 60_000 % 60)
 }
 
-/// `17:05:09` in local time.
-pub fn local_time(ms: i64, offset_minutes: i32) -> String {
-    let rem = (ms + i64::from(offset_minutes) * MINUTE_MS).rem_euclid(DAY_MS);
-    format!("{:02}:{:02}:{:02}", rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60)
-}
-
 /// Server text shown as local date and time, or the text itself when it does not parse.
 pub fn display_timestamp(text: &str, offset_minutes: i32) -> String {
     match parse_timestamp(text) {
@@ -199,79 +193,9 @@ pub fn parse_datetime_local(value: &str, offset_minutes: i32) -> Option<i64> {
     Some(utc - i64::from(offset_minutes) * MINUTE_MS)
 }
 
-fn hours_minutes(ms: i64) -> String {
-    let minutes = ms / MINUTE_MS;
-    if minutes >= 60 * 24 {
-        format!("{}d {}h", minutes / (60 * 24), minutes / 60 % 24)
-    } else if minutes >= 60 {
-        format!("{}h {:02}m", minutes / 60, minutes % 60)
-    } else if minutes >= 1 {
-        format!("{minutes}m")
-    } else {
-        format!("{}s", ms / 1000)
-    }
-}
-
-/// An SLA countdown: `1h 05m left`, `45s left`, or `overdue 12m`.
-pub fn countdown(remaining_ms: i64) -> String {
-    if remaining_ms >= 0 {
-        format!("{} left", hours_minutes(remaining_ms))
-    } else {
-        format!("overdue {}", hours_minutes(-remaining_ms))
-    }
-}
-
-/// How long ago: `just now`, `4m ago`, `3h ago`, `2d ago`.
-pub fn relative(now_ms: i64, then_ms: i64) -> String {
-    let ago = now_ms - then_ms;
-    if ago < 45_000 {
-        "just now".to_owned()
-    } else if ago < 3_600_000 {
-        format!("{}m ago", (ago + 30_000) / MINUTE_MS)
-    } else if ago < DAY_MS {
-        format!("{}h ago", ago / 3_600_000)
-    } else {
-        format!("{}d ago", ago / DAY_MS)
-    }
-}
-
-/// `12.5%`, or `–` when nothing was received.
-pub fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        return "–".to_owned();
-    }
-    let tenths = (part * 1000 + whole / 2) / whole;
-    if tenths.is_multiple_of(10) {
-        format!("{}%", tenths / 10)
-    } else {
-        format!("{}.{}%", tenths / 10, tenths % 10)
-    }
-}
-
-/// A readable phone number: `+91 98765 43210` for Indian mobiles, else as stored.
-pub fn phone(e164: &str) -> String {
-    match e164.strip_prefix("+91") {
-        Some(rest) if rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("+91 {} {}", &rest[..5], &rest[5..])
-        }
-        _ => e164.to_owned(),
-    }
-}
-
-/// A `tel:` link target holding only `+` and digits.
-pub fn tel_href(phone: &str) -> String {
-    let cleaned: String = phone
-        .chars()
-        .enumerate()
-        .filter(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '+'))
-        .map(|(_, c)| c)
-        .collect();
-    format!("tel:{cleaned}")
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -296,31 +220,14 @@ pub(crate) mod tests {
         }
     }
 
-    /// Deterministic pseudo-random strings built from timestamp-like pieces and multibyte characters.
-    pub(crate) fn garbage_strings(count: usize) -> Vec<String> {
-        const PIECES: [&str; 16] = ["2026", "-", "11", "T", " ", ":", "59", ".", "123456", "+", "05:30", "Z", "é", "२", "\u{1F4DE}", "0"];
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        (0..count)
-            .map(|_| {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                let len = (state >> 59) as usize;
-                (0..len)
-                    .map(|i| PIECES[((state >> (i * 4 % 56)) & 15) as usize])
-                    .collect()
-            })
-            .collect()
-    }
-
     #[test]
     fn no_server_text_makes_the_time_parser_panic() {
-        for text in garbage_strings(20_000) {
+        for text in crate::realtime::phoenix::tests::garbage_strings(20_000) {
             if let Some(ms) = parse_timestamp(&text) {
                 let _ = local_datetime(ms, 330);
             }
             let _ = local_date_start(&text, 330);
             let _ = parse_datetime_local(&text, 330);
-            let _ = phone(&text);
-            let _ = tel_href(&text);
         }
     }
 
@@ -350,40 +257,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn countdowns_read_naturally_before_and_after_the_deadline() {
-        assert_eq!(countdown(65 * 60_000), "1h 05m left");
-        assert_eq!(countdown(45_000), "45s left");
-        assert_eq!(countdown(-12 * 60_000 - 5_000), "overdue 12m");
-        assert_eq!(countdown(3 * DAY_MS + 2 * 3_600_000), "3d 2h left");
-    }
-
-    #[test]
-    fn relative_times_round_to_the_nearest_unit() {
-        assert_eq!(relative(100_000, 90_000), "just now");
-        assert_eq!(relative(10 * 60_000, 0), "10m ago");
-        assert_eq!(relative(5 * 3_600_000, 0), "5h ago");
-        assert_eq!(relative(3 * DAY_MS, 0), "3d ago");
-    }
-
-    #[test]
-    fn percentages_show_one_decimal_only_when_needed() {
-        assert_eq!(percent(1, 8), "12.5%");
-        assert_eq!(percent(1, 4), "25%");
-        assert_eq!(percent(0, 0), "–");
-    }
-
-    #[test]
-    fn indian_mobiles_are_grouped_and_tel_links_hold_only_digits() {
-        assert_eq!(phone("+919876543210"), "+91 98765 43210");
-        assert_eq!(phone("+14155550100"), "+14155550100");
-        assert_eq!(tel_href("+91 98765-43210"), "tel:+919876543210");
-    }
-
-    #[test]
     fn local_datetimes_use_short_month_names() {
         let ms = parse_timestamp("2026-01-05T00:00:00Z").unwrap();
         assert_eq!(local_datetime(ms, 330), "5 Jan, 05:30");
-        assert_eq!(local_time(ms, 330), "05:30:00");
         assert_eq!(display_timestamp("nope", 0), "nope");
     }
 

@@ -1,0 +1,109 @@
+//! Numbers and phone numbers as the UI shows them: SLA countdowns, relative
+//! times, percentages, grouped phone numbers and `tel:` links.
+
+use crate::time::{DAY_MS, MINUTE_MS};
+
+fn hours_minutes(ms: i64) -> String {
+    let minutes = ms / MINUTE_MS;
+    if minutes >= 60 * 24 {
+        format!("{}d {}h", minutes / (60 * 24), minutes / 60 % 24)
+    } else if minutes >= 60 {
+        format!("{}h {:02}m", minutes / 60, minutes % 60)
+    } else if minutes >= 1 {
+        format!("{minutes}m")
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+/// An SLA countdown: `1h 05m left`, `45s left`, or `overdue 12m`.
+pub fn countdown(remaining_ms: i64) -> String {
+    if remaining_ms >= 0 {
+        format!("{} left", hours_minutes(remaining_ms))
+    } else {
+        format!("overdue {}", hours_minutes(-remaining_ms))
+    }
+}
+
+/// How long ago: `just now`, `4m ago`, `3h ago`, `2d ago`.
+pub fn relative(now_ms: i64, then_ms: i64) -> String {
+    let ago = now_ms - then_ms;
+    if ago < 45_000 {
+        "just now".to_owned()
+    } else if ago < 3_600_000 {
+        format!("{}m ago", (ago + 30_000) / MINUTE_MS)
+    } else if ago < DAY_MS {
+        format!("{}h ago", ago / 3_600_000)
+    } else {
+        format!("{}d ago", ago / DAY_MS)
+    }
+}
+
+/// `12.5%`, or `–` when nothing was received.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "–".to_owned();
+    }
+    let tenths = (part * 1000 + whole / 2) / whole;
+    if tenths.is_multiple_of(10) {
+        format!("{}%", tenths / 10)
+    } else {
+        format!("{}.{}%", tenths / 10, tenths % 10)
+    }
+}
+
+/// A readable phone number: `+91 98765 43210` for Indian mobiles, else as stored.
+pub fn phone(e164: &str) -> String {
+    match e164.strip_prefix("+91") {
+        Some(rest) if rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("+91 {} {}", &rest[..5], &rest[5..])
+        }
+        _ => e164.to_owned(),
+    }
+}
+
+/// A `tel:` link target holding only `+` and digits.
+pub fn tel_href(phone: &str) -> String {
+    let cleaned: String = phone
+        .chars()
+        .enumerate()
+        .filter(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '+'))
+        .map(|(_, c)| c)
+        .collect();
+    format!("tel:{cleaned}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdowns_read_naturally_before_and_after_the_deadline() {
+        assert_eq!(countdown(65 * 60_000), "1h 05m left");
+        assert_eq!(countdown(45_000), "45s left");
+        assert_eq!(countdown(-12 * 60_000 - 5_000), "overdue 12m");
+        assert_eq!(countdown(3 * DAY_MS + 2 * 3_600_000), "3d 2h left");
+    }
+
+    #[test]
+    fn relative_times_round_to_the_nearest_unit() {
+        assert_eq!(relative(100_000, 90_000), "just now");
+        assert_eq!(relative(10 * 60_000, 0), "10m ago");
+        assert_eq!(relative(5 * 3_600_000, 0), "5h ago");
+        assert_eq!(relative(3 * DAY_MS, 0), "3d ago");
+    }
+
+    #[test]
+    fn percentages_show_one_decimal_only_when_needed() {
+        assert_eq!(percent(1, 8), "12.5%");
+        assert_eq!(percent(1, 4), "25%");
+        assert_eq!(percent(0, 0), "–");
+    }
+
+    #[test]
+    fn indian_mobiles_are_grouped_and_tel_links_hold_only_digits() {
+        assert_eq!(phone("+919876543210"), "+91 98765 43210");
+        assert_eq!(phone("+14155550100"), "+14155550100");
+        assert_eq!(tel_href("+91 98765-43210"), "tel:+919876543210");
+    }
+}
