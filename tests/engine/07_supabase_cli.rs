@@ -7,8 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use pgcluster::testing::migrations_dir;
-use pgcluster::{bootstrap, create_database, Cluster};
+use pgcluster::testing::{migrations_dir, TestDatabase};
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 
@@ -20,23 +19,6 @@ fn supabase_cli() -> PathBuf {
         cli.display()
     );
     cli
-}
-
-/// A fresh database with only the Supabase bootstrap, on DATABASE_URL's
-/// server or a throwaway cluster (kept alive by the returned handle).
-fn bootstrapped_database() -> (Option<Cluster>, String) {
-    let (cluster, admin_url) = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => (None, url),
-        _ => {
-            let c = Cluster::temporary().unwrap();
-            let url = c.url("postgres");
-            (Some(c), url)
-        }
-    };
-    let name = format!("bloc_cli_{}", std::process::id());
-    let url = create_database(&admin_url, &name).unwrap();
-    bootstrap(&url).unwrap();
-    (cluster, url)
 }
 
 /// Runs `supabase db push --db-url <url> --yes` in a scratch project holding
@@ -63,13 +45,13 @@ fn db_push(url: &str) -> String {
 
 #[test]
 fn the_supabase_cli_applies_every_migration_to_a_fresh_bootstrapped_database() {
-    let (_cluster, url) = bootstrapped_database();
+    let db = TestDatabase::bootstrapped().unwrap();
 
-    let output = db_push(&url);
+    let output = db_push(&db.url);
 
     let expected = pgcluster::migrations::list(&migrations_dir()).unwrap();
     assert!(!expected.is_empty());
-    let mut client = Client::connect(&url, NoTls).unwrap();
+    let mut client = Client::connect(&db.url, NoTls).unwrap();
     let recorded: Vec<(String, Option<String>, Vec<String>)> = client
         .query("select version, name, statements from supabase_migrations.schema_migrations order by version", &[])
         .unwrap()
@@ -88,18 +70,18 @@ fn the_supabase_cli_applies_every_migration_to_a_fresh_bootstrapped_database() {
 
 #[test]
 fn a_database_migrated_by_the_cli_assigns_leads_and_a_second_push_changes_nothing() {
-    let (_cluster, url) = bootstrapped_database();
-    db_push(&url);
-    let mut client = Client::connect(&url, NoTls).unwrap();
+    let db = TestDatabase::bootstrapped().unwrap();
+    db_push(&db.url);
+    let mut client = Client::connect(&db.url, NoTls).unwrap();
     client.execute("insert into callers (name, assigned_states) values ('Meera', '{MH}')", &[]).unwrap();
 
     let result: Value =
         client.query_one("select ingest_lead($1)", &[&json!({"phone": "+919876543210", "state": "MH"})]).unwrap().get(0);
-    let again = db_push(&url);
+    let again = db_push(&db.url);
 
     assert_eq!(result["status"], "assigned");
     assert_eq!(result["reason"], "state_match");
     assert!(again.to_lowercase().contains("up to date"), "second push:\n{again}");
-    let applied = pgcluster::migrations::apply(&url, &migrations_dir()).unwrap();
+    let applied = pgcluster::migrations::apply(&db.url, &migrations_dir()).unwrap();
     assert!(applied.is_empty(), "pgcluster's runner sees the CLI's record as complete: {applied:?}");
 }

@@ -7,17 +7,18 @@ use pgcluster::testing::TestDatabase;
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 
-/// A fresh database and a superuser connection to it.
+/// A fresh database and a superuser connection to it. The connection is
+/// declared first so it closes before the database is dropped.
 pub struct Db {
-    pub db: TestDatabase,
     pub client: Client,
+    pub db: TestDatabase,
 }
 
 impl Db {
     pub fn new() -> Db {
         let db = TestDatabase::new().expect("a migrated test database (is PostgreSQL 15 installed?)");
         let client = Client::connect(&db.url, NoTls).unwrap();
-        Db { db, client }
+        Db { client, db }
     }
 
     pub fn connect(&self) -> Client {

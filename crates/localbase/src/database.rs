@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
+use pgcluster::testing::{self, TestDatabase};
 use pgcluster::{Cluster, ClusterOptions};
 
 use crate::config::{Config, MigrationRunner};
@@ -14,17 +15,30 @@ use crate::config::{Config, MigrationRunner};
 /// The Supabase CLI version the project pins.
 pub const SUPABASE_CLI_VERSION: &str = "2.117.0";
 
-/// A database localbase serves, and the cluster behind it if it started one.
+/// A database localbase serves, and what to stop with it.
 pub struct Database {
     pub url: String,
-    cluster: Option<Cluster>,
+    server: Server,
+}
+
+enum Server {
+    /// `database_url`: someone else's server, left running.
+    Given,
+    /// The project-local cluster under `<dir>/db`.
+    ProjectLocal(Cluster),
+    /// `temporary_database`: dropped from a shared server, or a throwaway
+    /// cluster that stops.
+    Test(TestDatabase),
 }
 
 impl Database {
-    /// Stops the cluster this process started, if any. Idempotent.
+    /// Stops the cluster this process started, or drops the database it made
+    /// on a shared server. Idempotent.
     pub fn stop(&mut self) {
-        if let Some(mut cluster) = self.cluster.take() {
-            cluster.stop();
+        match std::mem::replace(&mut self.server, Server::Given) {
+            Server::ProjectLocal(mut cluster) => cluster.stop(),
+            Server::Test(database) => drop(database),
+            Server::Given => {}
         }
     }
 }
@@ -42,24 +56,13 @@ pub fn prepare(config: &Config) -> anyhow::Result<Database> {
 
 fn open(config: &Config) -> anyhow::Result<Database> {
     if config.temporary_database {
-        let (cluster, admin_url) = match &config.database_url {
-            Some(url) => (None, url.clone()),
-            None => match std::env::var("DATABASE_URL") {
-                Ok(url) if !url.is_empty() => (None, url),
-                _ => {
-                    let c = Cluster::temporary()?;
-                    let url = c.url("postgres");
-                    (Some(c), url)
-                }
-            },
-        };
-        let name = format!("localbase_test_{}", uuid::Uuid::new_v4().simple());
-        let url = pgcluster::create_database(&admin_url, &name)
+        let shared_server = config.database_url.clone().or_else(testing::shared_server);
+        let database = TestDatabase::empty_on(shared_server.as_deref())
             .context("creating a database for the test")?;
-        return Ok(Database { url, cluster });
+        return Ok(Database { url: database.url.clone(), server: Server::Test(database) });
     }
     if let Some(url) = &config.database_url {
-        return Ok(Database { url: url.clone(), cluster: None });
+        return Ok(Database { url: url.clone(), server: Server::Given });
     }
     let cluster = Cluster::start(&ClusterOptions {
         dir: config.dir.join("db"),
@@ -67,7 +70,7 @@ fn open(config: &Config) -> anyhow::Result<Database> {
         durable: true,
     })
     .context("starting the project-local PostgreSQL cluster")?;
-    Ok(Database { url: cluster.url("postgres"), cluster: Some(cluster) })
+    Ok(Database { url: cluster.url("postgres"), server: Server::ProjectLocal(cluster) })
 }
 
 fn schema(config: &Config, url: &str) -> anyhow::Result<()> {

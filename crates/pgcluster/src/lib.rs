@@ -10,6 +10,8 @@ pub mod migrations;
 pub mod sql_split;
 pub mod testing;
 
+use std::time::{Duration, Instant};
+
 pub use binaries::pg_bin_dir;
 pub use cluster::{Cluster, ClusterOptions};
 
@@ -27,13 +29,41 @@ pub fn bootstrap(url: &str) -> anyhow::Result<()> {
 /// Creates database `name` on the server at `admin_url` (which must point at an
 /// existing database such as `postgres`) and returns the new database's URL.
 pub fn create_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    ensure_plain_name(name)?;
+    let mut client = postgres::Client::connect(admin_url, postgres::NoTls)?;
+    client.batch_execute(&format!("create database \"{name}\""))?;
+    Ok(replace_database(admin_url, name))
+}
+
+/// Drops database `name` from the server at `admin_url`, ending the sessions
+/// still connected to it.
+pub fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    ensure_plain_name(name)?;
+    let mut client = postgres::Client::connect(admin_url, postgres::NoTls)?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        // `with (force)` ends ordinary sessions itself but refuses while a
+        // logical replication slot is in use (localbase's Realtime polls a
+        // temporary one), so those sessions are ended first; one that
+        // reconnected in between makes the drop fail and it is tried again.
+        client.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1",
+            &[&name],
+        )?;
+        match client.batch_execute(&format!("drop database \"{name}\" with (force)")) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn ensure_plain_name(name: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {name:?} must be alphanumeric"
     );
-    let mut client = postgres::Client::connect(admin_url, postgres::NoTls)?;
-    client.batch_execute(&format!("create database \"{name}\""))?;
-    Ok(replace_database(admin_url, name))
+    Ok(())
 }
 
 /// Returns `url` with its database name replaced by `name`.
