@@ -5,7 +5,6 @@
 
 use bloc_shared::records::{Role, Settings, TeamMember};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
 use leptos_router::path;
 
@@ -64,7 +63,10 @@ fn SignedIn(user_id: String) -> impl IntoView {
             Ok::<(Option<TeamMember>, Settings), ApiError>((member, settings))
         }
     });
-    let sign_out = move |_| spawn_local(async move { api.sign_out().await });
+    let sign_out_action = Action::new_local(move |_: &()| async move { api.sign_out().await });
+    let sign_out = move |_| {
+        sign_out_action.dispatch(());
+    };
     view! {
         {move || match membership.get() {
             None => view! { <div class="splash" role="status">"Loading your workspace…"</div> }.into_any(),
@@ -98,9 +100,10 @@ fn Shell(team: Team) -> impl IntoView {
     provide_team(team);
     let realtime = provide_realtime(api, team);
     let email = move || api.session.with(|s| s.as_ref().and_then(|s| s.user.email.clone()).unwrap_or_default());
+    let sign_out_action = Action::new_local(move |_: &()| async move { api.sign_out().await });
     let sign_out = move |_| {
         realtime.stop();
-        spawn_local(async move { api.sign_out().await });
+        sign_out_action.dispatch(());
     };
     let is_admin = team.role == Role::Admin;
     view! {

@@ -35,22 +35,20 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
     let state = RwSignal::new(FeedState::Loading);
     let fresh = RwSignal::new(HashSet::<i64>::new());
 
-    let load = move || {
-        spawn_local(async move {
-            match api.recent_leads(FEED_SIZE as u32).await {
-                Ok(rows) => {
-                    leads.try_set(rows);
-                    state.try_set(FeedState::Ready);
-                }
-                Err(message) => {
-                    state.try_set(FeedState::Failed(message.to_string()));
-                }
-            }
-        })
-    };
-    Effect::new(move |_| {
+    // The newest leads are read through a resource, fetched again after every
+    // Realtime (re)join and on "Try again"; arrivals over Realtime are then
+    // applied to the feed's copy in `leads`.
+    let fetched = LocalResource::new(move || {
         realtime.resyncs.track();
-        load();
+        async move { api.recent_leads(FEED_SIZE as u32).await }
+    });
+    Effect::new(move |_| match fetched.get() {
+        None => {}
+        Some(Ok(rows)) => {
+            leads.set(rows);
+            state.set(FeedState::Ready);
+        }
+        Some(Err(error)) => state.set(FeedState::Failed(error.to_string())),
     });
     realtime.on_change("leads", move |change| {
         let record = if change.kind == ChangeKind::Delete { &change.old_record } else { &change.record };
@@ -93,7 +91,7 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
         {move || match state.get() {
             FeedState::Loading => view! { <p class="loading" role="status">"Loading the newest leads…"</p> }.into_any(),
             FeedState::Failed(message) => view! {
-                <ErrorMessage message=message on_retry=Callback::new(move |_| load())/>
+                <ErrorMessage message=message on_retry=Callback::new(move |_| fetched.refetch())/>
             }
             .into_any(),
             FeedState::Ready if leads.with(Vec::is_empty) => view! {

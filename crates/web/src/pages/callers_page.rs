@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use bloc_shared::records::Caller;
 use bloc_shared::{languages, states};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use crate::components::caller_form::CallerFormPanel;
 use crate::components::error_message::ErrorMessage;
@@ -54,26 +53,23 @@ pub fn CallersPage() -> impl IntoView {
     let state = RwSignal::new(ListState::Loading);
     let pending = RwSignal::new(HashSet::<i64>::new());
     let editing = RwSignal::new(None::<Editing>);
-    let saving = RwSignal::new(false);
     let form_error = RwSignal::new(None::<String>);
     let banner = RwSignal::new(None::<String>);
 
-    let load = move || {
-        spawn_local(async move {
-            match api.callers().await {
-                Ok(rows) => {
-                    callers.try_set(rows);
-                    state.try_set(ListState::Ready);
-                }
-                Err(message) => {
-                    state.try_set(ListState::Failed(message.to_string()));
-                }
-            }
-        })
-    };
-    Effect::new(move |_| {
+    // The list is read through a resource, fetched again after every Realtime
+    // (re)join and on "Try again"; Realtime rows and optimistic edits then
+    // patch the page's copy in `callers`.
+    let fetched = LocalResource::new(move || {
         realtime.resyncs.track();
-        load();
+        async move { api.callers().await }
+    });
+    Effect::new(move |_| match fetched.get() {
+        None => {}
+        Some(Ok(rows)) => {
+            callers.set(rows);
+            state.set(ListState::Ready);
+        }
+        Some(Err(error)) => state.set(ListState::Failed(error.to_string())),
     });
     realtime.on_change("callers", move |change| match change.kind {
         ChangeKind::Delete => {
@@ -88,65 +84,71 @@ pub fn CallersPage() -> impl IntoView {
                 });
                 callers.update(|list| upsert(list, caller));
             }
-            Err(_) => load(),
+            Err(_) => fetched.refetch(),
         },
     });
 
     // Saves an edit optimistically: the row changes now, and the server's row replaces it.
-    let save_existing = move |before: Caller, input: CallerInput| {
-        let id = before.id;
-        callers.update(|list| upsert(list, input.apply_to(&before)));
-        pending.update(|p| {
-            p.insert(id);
-        });
-        editing.set(None);
-        spawn_local(async move {
-            match api.update_caller(id, &input).await {
+    let update = Action::new_local(move |(before, input): &(Caller, CallerInput)| {
+        let (before, input) = (before.clone(), input.clone());
+        async move {
+            match api.update_caller(before.id, &input).await {
                 Ok(saved) => {
                     callers.try_update(|list| upsert(list, saved));
                 }
-                Err(message) => {
+                Err(error) => {
                     callers.try_update(|list| upsert(list, before.clone()));
-                    banner.try_set(Some(format!("Couldn't save {}: {message}", before.name)));
+                    banner.try_set(Some(format!("Couldn't save {}: {error}", before.name)));
                 }
             }
-            pending.try_update(|p| p.remove(&id));
+            pending.try_update(|p| p.remove(&before.id));
+        }
+    });
+    let save_existing = move |before: Caller, input: CallerInput| {
+        callers.update(|list| upsert(list, input.apply_to(&before)));
+        pending.update(|p| {
+            p.insert(before.id);
         });
+        editing.set(None);
+        update.dispatch((before, input));
     };
-    let create = move |input: CallerInput| {
-        saving.set(true);
-        form_error.set(None);
-        spawn_local(async move {
+    let create = Action::new_local(move |input: &CallerInput| {
+        let input = input.clone();
+        async move {
             match api.create_caller(&input).await {
                 Ok(saved) => {
                     callers.try_update(|list| upsert(list, saved));
                     editing.try_set(None);
                 }
-                Err(message) => {
-                    form_error.try_set(Some(message.to_string()));
+                Err(error) => {
+                    form_error.try_set(Some(error.to_string()));
                 }
             }
-            saving.try_set(false);
-        });
-    };
-    let set_active = move |caller: Caller, active: bool| {
-        let before = caller.clone();
-        callers.update(|list| upsert(list, Caller { active, ..caller.clone() }));
-        pending.update(|p| {
-            p.insert(caller.id);
-        });
-        spawn_local(async move {
+        }
+    });
+    let saving = create.pending();
+    // Turns a caller off or on optimistically, like an edit.
+    let change_active = Action::new_local(move |(before, active): &(Caller, bool)| {
+        let (before, active) = (before.clone(), *active);
+        async move {
             match api.set_caller_active(before.id, active).await {
                 Ok(saved) => {
                     callers.try_update(|list| upsert(list, saved));
                 }
-                Err(message) => {
+                Err(error) => {
                     callers.try_update(|list| upsert(list, before.clone()));
-                    banner.try_set(Some(format!("Couldn't change {}: {message}", before.name)));
+                    banner.try_set(Some(format!("Couldn't change {}: {error}", before.name)));
                 }
             }
             pending.try_update(|p| p.remove(&before.id));
+        }
+    });
+    let set_active = move |caller: Caller, active: bool| {
+        callers.update(|list| upsert(list, Caller { active, ..caller.clone() }));
+        pending.update(|p| {
+            p.insert(caller.id);
         });
+        change_active.dispatch((caller, active));
     };
 
     view! {
@@ -174,7 +176,10 @@ pub fn CallersPage() -> impl IntoView {
             };
             let on_submit = Callback::new(move |input: CallerInput| match before.clone() {
                 Some(before) => save_existing(before, input),
-                None => create(input),
+                None => {
+                    form_error.set(None);
+                    create.dispatch(input);
+                }
             });
             view! {
                 <CallerFormPanel title=title initial=initial server_error=form_error saving=saving
@@ -184,7 +189,7 @@ pub fn CallersPage() -> impl IntoView {
         <section class="card table-card" aria-label="Callers">
             {move || match state.get() {
                 ListState::Loading => view! { <p class="loading" role="status">"Loading callers…"</p> }.into_any(),
-                ListState::Failed(message) => view! { <ErrorMessage message=message on_retry=Callback::new(move |_| load())/> }.into_any(),
+                ListState::Failed(message) => view! { <ErrorMessage message=message on_retry=Callback::new(move |_| fetched.refetch())/> }.into_any(),
                 ListState::Ready if callers.with(Vec::is_empty) => view! {
                     <p class="empty">"No callers yet. Add your first caller to start routing leads."</p>
                 }.into_any(),
