@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::AuthError;
 use super::routes::{claims, ok, parse_body};
+use super::sessions;
 use super::users::{self, NewUser, UserChange};
 use super::AuthState;
 
@@ -193,7 +194,7 @@ pub async fn update(
     };
     let user = users::update(&state.pool, &user, change).await?;
     if user.is_banned() {
-        sqlx::query("delete from auth.sessions where user_id = $1").bind(user.id).execute(&state.pool).await?;
+        sessions::revoke_sessions(&state.pool, user.id).await?;
     }
     Ok(ok(user.to_json()))
 }

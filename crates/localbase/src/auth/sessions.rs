@@ -232,12 +232,15 @@ pub async fn logout(
                 .await?;
         }
         (LogoutScope::Others, None) => {}
-        (LogoutScope::Global, _) | (LogoutScope::Local, None) => {
-            sqlx::query("delete from auth.sessions where user_id = $1")
-                .bind(user_id)
-                .execute(pool)
-                .await?;
-        }
+        (LogoutScope::Global, _) | (LogoutScope::Local, None) => revoke_sessions(pool, user_id).await?,
     }
+    Ok(())
+}
+
+/// Ends every session of a user (their refresh tokens go with them), as a
+/// global logout, a ban or a soft delete does. Access tokens already issued
+/// stop working at once, because `GET /user` and friends check the session.
+pub async fn revoke_sessions<'e>(db: impl sqlx::PgExecutor<'e>, user_id: Uuid) -> Result<(), AuthError> {
+    sqlx::query("delete from auth.sessions where user_id = $1").bind(user_id).execute(db).await?;
     Ok(())
 }

@@ -337,7 +337,7 @@ pub async fn delete(pool: &PgPool, id: Uuid, soft: bool) -> Result<bool, AuthErr
         sqlx::query("delete from auth.users where id = $1").bind(id).execute(pool).await?
     };
     if soft {
-        sqlx::query("delete from auth.sessions where user_id = $1").bind(id).execute(pool).await?;
+        super::sessions::revoke_sessions(pool, id).await?;
     }
     Ok(done.rows_affected() > 0)
 }
