@@ -107,3 +107,46 @@ mod tests {
         assert_eq!(tel_href("+91 98765-43210"), "tel:+919876543210");
     }
 }
+
+/// Properties over many generated inputs.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn an_indian_mobile_is_grouped_and_its_tel_link_dials_the_stored_number(digits in "[0-9]{10}") {
+            let e164 = format!("+91{digits}");
+            let shown = phone(&e164);
+            prop_assert_eq!(&shown, &format!("+91 {} {}", &digits[..5], &digits[5..]));
+            prop_assert_eq!(tel_href(&shown), format!("tel:{e164}"));
+        }
+
+        #[test]
+        fn a_tel_link_holds_only_a_leading_plus_and_digits(text in any::<String>()) {
+            let href = tel_href(&text);
+            let number = href.strip_prefix("tel:").unwrap_or_default();
+            let digits = number.strip_prefix('+').unwrap_or(number);
+            prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{}", href);
+            prop_assert_eq!(number.starts_with('+'), text.starts_with('+'));
+        }
+
+        #[test]
+        fn a_countdown_says_left_before_the_deadline_and_overdue_after(ms in -400 * DAY_MS..400 * DAY_MS) {
+            let text = countdown(ms);
+            prop_assert_eq!(text.ends_with(" left"), ms >= 0, "{}", text);
+            prop_assert_eq!(text.starts_with("overdue "), ms < 0, "{}", text);
+        }
+
+        #[test]
+        fn a_percentage_is_within_a_tenth_of_the_exact_share(whole in 1_u64..1_000_000, share in 0.0_f64..=1.0) {
+            let part = (whole as f64 * share) as u64;
+            let text = percent(part, whole);
+            let shown: f64 = text.trim_end_matches('%').parse().unwrap_or(f64::NAN);
+            prop_assert!((shown - part as f64 * 100.0 / whole as f64).abs() <= 0.05 + 1e-9, "{} of {} is {}", part, whole, text);
+        }
+    }
+}
+

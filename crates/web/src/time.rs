@@ -221,17 +221,6 @@ mod tests {
     }
 
     #[test]
-    fn no_server_text_makes_the_time_parser_panic() {
-        for text in crate::realtime::phoenix::tests::garbage_strings(20_000) {
-            if let Some(ms) = parse_timestamp(&text) {
-                let _ = local_datetime(ms, 330);
-            }
-            let _ = local_date_start(&text, 330);
-            let _ = parse_datetime_local(&text, 330);
-        }
-    }
-
-    #[test]
     fn the_local_day_in_india_starts_at_18_30_utc_the_day_before() {
         let now = parse_timestamp("2026-11-25T19:00:00Z").unwrap();
         let (start, date) = local_day(now, 330);
@@ -267,5 +256,99 @@ mod tests {
     fn known_zones_have_fixed_offsets() {
         assert_eq!(zone_offset_minutes("Asia/Kolkata"), Some(330));
         assert_eq!(zone_offset_minutes("Europe/London"), None);
+    }
+}
+
+/// Properties over many generated inputs: formatting then parsing gives back
+/// the same instant or calendar day, and malformed text is refused.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// 0001-01-01T00:00:00Z, the first instant RFC 3339's four-digit year can write.
+    const FIRST_MS: i64 = -62_135_596_800_000;
+    /// 9999-12-31T23:59:59.999Z, the last.
+    const LAST_MS: i64 = 253_402_300_799_999;
+    /// Real offsets run from −12:00 to +14:00.
+    const OFFSETS: std::ops::RangeInclusive<i32> = -720..=840;
+
+    /// `ms` written as RFC 3339 in the given offset, e.g. `2026-11-25T22:46:31.123+05:30`.
+    fn with_offset(ms: i64, offset_minutes: i32) -> String {
+        let local = to_iso_utc(ms + i64::from(offset_minutes) * MINUTE_MS);
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let abs = offset_minutes.abs();
+        format!("{}{sign}{:02}:{:02}", &local[..23], abs / 60, abs % 60)
+    }
+
+    /// Text built from timestamp-like pieces and multibyte characters.
+    fn server_text() -> impl Strategy<Value = String> {
+        const PIECES: [&str; 16] = ["2026", "-", "11", "T", " ", ":", "59", ".", "123456", "+", "05:30", "Z", "é", "२", "\u{1F4DE}", "0"];
+        prop::collection::vec(prop::sample::select(&PIECES[..]), 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn every_instant_reads_back_from_its_utc_text(ms in FIRST_MS..=LAST_MS) {
+            prop_assert_eq!(parse_timestamp(&to_iso_utc(ms)), Some(ms));
+        }
+
+        #[test]
+        fn an_instant_written_in_any_offset_reads_back_as_the_same_instant(
+            ms in FIRST_MS + DAY_MS..LAST_MS - DAY_MS,
+            offset in OFFSETS,
+        ) {
+            let text = with_offset(ms, offset);
+            prop_assert_eq!(parse_timestamp(&text), Some(ms), "{}", text);
+        }
+
+        #[test]
+        fn every_calendar_day_starts_at_local_midnight_and_is_named_by_its_date(
+            year in 1_i64..=9999,
+            month in 1_u32..=12,
+            day in 1_u32..=28,
+            offset in OFFSETS,
+        ) {
+            let date = format!("{year:04}-{month:02}-{day:02}");
+            let start = local_date_start(&date, offset).unwrap();
+            prop_assert_eq!(local_day(start, offset), (start, date.clone()));
+            prop_assert_eq!(local_day(start + DAY_MS - 1, offset), (start, date));
+            prop_assert_eq!(local_hour(start, offset), 0);
+        }
+
+        #[test]
+        fn a_datetime_local_value_reads_back_to_the_minute(ms in FIRST_MS + DAY_MS..LAST_MS - DAY_MS, offset in OFFSETS) {
+            let value = datetime_local_value(ms, offset);
+            prop_assert_eq!(parse_datetime_local(&value, offset), Some(ms - ms.rem_euclid(MINUTE_MS)), "{}", value);
+        }
+
+        #[test]
+        fn a_field_out_of_range_is_refused(
+            ms in FIRST_MS..=LAST_MS,
+            (at, bad) in prop_oneof![
+                Just((5, "13")), Just((5, "00")), Just((8, "32")), Just((8, "00")),
+                Just((11, "24")), Just((14, "60")), Just((14, "9a")), Just((10, "x")),
+            ],
+        ) {
+            let mut text = to_iso_utc(ms);
+            text.replace_range(at..at + bad.len(), bad);
+            prop_assert_eq!(parse_timestamp(&text), None, "{}", text);
+        }
+
+        #[test]
+        fn server_text_is_refused_or_names_an_instant_that_reads_back_the_same(text in server_text()) {
+            if let Some(ms) = parse_timestamp(&text) {
+                // Years past 9999 parse but cannot be written back in four digits.
+                if (FIRST_MS..=LAST_MS).contains(&ms) {
+                    prop_assert_eq!(parse_timestamp(&to_iso_utc(ms)), Some(ms), "{}", text);
+                }
+                prop_assert!(!local_datetime(ms, 330).is_empty());
+            }
+            if let Some(start) = local_date_start(&text, 330) {
+                prop_assert_eq!(local_hour(start, 330), 0, "{}", text);
+            }
+        }
     }
 }
