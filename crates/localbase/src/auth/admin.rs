@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::common::{claims, ok, parse_body};
 use super::error::AuthError;
-use super::routes::{claims, ok, parse_body};
 use super::sessions;
 use super::users::{self, NewUser, UserChange};
 use super::AuthState;

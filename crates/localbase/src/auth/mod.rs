@@ -3,6 +3,7 @@
 //! signed ES256 with the key published at `/.well-known/jwks.json`.
 
 mod admin;
+mod common;
 pub mod error;
 mod routes;
 pub mod sessions;
