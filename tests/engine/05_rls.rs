@@ -176,7 +176,7 @@ fn a_caller_reads_only_its_own_assignment_logs_load_and_caller_row() {
 
     let seen = as_role(&mut t.db.client, "authenticated", Some(&alice), |tx| {
         (
-            ids(tx, "select caller_id from assignment_logs"),
+            ids(tx, "select caller_id from assignment_timeline"),
             ids(tx, "select caller_id from caller_daily_loads"),
             ids(tx, "select id from callers"),
         )
@@ -194,10 +194,11 @@ fn a_caller_cannot_promote_itself_or_edit_callers() {
         tx.execute("update team_members set role = 'admin' where user_id = auth.uid()", &[]).unwrap()
     });
     let raised = as_role(&mut t.db.client, "authenticated", Some(&alice), |tx| {
-        tx.execute("update callers set daily_lead_limit = 1000 where id = $1", &[&alice_caller]).unwrap()
+        sqlstate(tx.execute("update callers set daily_lead_limit = 1000 where id = $1", &[&alice_caller]))
     });
 
-    assert_eq!((promoted, raised), (0, 0));
+    assert_eq!(promoted, 0);
+    assert_eq!(raised, "42501");
 }
 
 #[test]

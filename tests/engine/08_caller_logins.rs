@@ -5,9 +5,11 @@
 
 use crate::support::Db;
 
+/// A login whose email is confirmed: only those are linked (an unconfirmed
+/// one is tested in 11_security.rs).
 fn create_login(db: &mut Db, email: &str) -> String {
     db.client
-        .query_one("insert into auth.users (email) values ($1) returning id::text", &[&email])
+        .query_one("insert into auth.users (email, email_confirmed_at) values ($1, now()) returning id::text", &[&email])
         .unwrap()
         .get(0)
 }
@@ -66,6 +68,7 @@ fn editing_a_callers_email_to_a_logins_email_links_it() {
 fn an_admins_login_stays_an_admin_when_a_caller_takes_its_email() {
     let mut db = Db::new();
     let admin = db.add_member("boss@example.com", "admin", None);
+    db.client.execute("update auth.users set email_confirmed_at = now() where id = $1::text::uuid", &[&admin]).unwrap();
     let caller = create_caller(&mut db, "Boss", "boss@example.com");
     assert_eq!(linked_user(&mut db, caller), Some(admin.clone()));
     assert_eq!(membership(&mut db, &admin), Some(("admin".to_string(), None)));

@@ -21,3 +21,9 @@ mod concurrency;
 mod supabase_cli;
 #[path = "08_caller_logins.rs"]
 mod caller_logins;
+#[path = "11_security.rs"]
+mod security;
+#[path = "12_privileges.rs"]
+mod privileges;
+#[path = "13_access_matrix.rs"]
+mod access_matrix;
