@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio_postgres::Client;
+use sqlx::{PgPool, Row};
 
 use super::values::TypeInfo;
 
@@ -51,10 +51,9 @@ pub struct Catalog {
 impl Catalog {
     /// Re-reads the publication's tables and forgets cached privileges, so that
     /// `alter publication`, `grant` and `enable row level security` take effect.
-    pub async fn refresh(&mut self, client: &Client) -> anyhow::Result<()> {
-        let rows = client
-            .query(
-                "select c.oid, n.nspname::text, c.relname::text, c.relrowsecurity,
+    pub async fn refresh(&mut self, pool: &PgPool) -> anyhow::Result<()> {
+        let rows = sqlx::query(
+                "select c.oid::int8, n.nspname::text, c.relname::text, c.relrowsecurity,
                         array(select a.attname::text from pg_index i
                               cross join lateral unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
                               join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
@@ -67,13 +66,14 @@ impl Catalog {
                  join pg_namespace n on n.nspname = p.schemaname
                  join pg_class c on c.relnamespace = n.oid and c.relname = p.tablename
                  where p.pubname = $1",
-                &[&PUBLICATION],
             )
+            .bind(PUBLICATION)
+            .fetch_all(pool)
             .await?;
         let mut tables = HashMap::with_capacity(rows.len());
         for row in rows {
-            let names: Vec<String> = row.get(5);
-            let types: Vec<String> = row.get(6);
+            let names: Vec<String> = row.try_get(5)?;
+            let types: Vec<String> = row.try_get(6)?;
             let columns: Vec<(String, String)> = names.into_iter().zip(types).collect();
             let columns_json = serde_json::Value::Array(
                 columns
@@ -83,11 +83,11 @@ impl Catalog {
             )
             .to_string();
             let info = TableInfo {
-                oid: row.get(0),
-                schema: row.get(1),
-                name: row.get(2),
-                rls: row.get(3),
-                primary_key: row.get(4),
+                oid: oid(row.try_get(0)?),
+                schema: row.try_get(1)?,
+                name: row.try_get(2)?,
+                rls: row.try_get(3)?,
+                primary_key: row.try_get(4)?,
                 columns,
                 columns_json,
             };
@@ -99,34 +99,35 @@ impl Catalog {
     }
 
     /// Makes sure every oid in `oids` has its type facts cached.
-    pub async fn load_types(&mut self, client: &Client, oids: impl Iterator<Item = u32>) -> anyhow::Result<()> {
+    pub async fn load_types(&mut self, pool: &PgPool, oids: impl Iterator<Item = u32>) -> anyhow::Result<()> {
         let mut missing: Vec<u32> = oids.filter(|o| *o != 0 && !self.types.contains_key(o)).collect();
         missing.sort_unstable();
         missing.dedup();
         // Array elements and domain bases are needed too: fetch until closed.
         while !missing.is_empty() {
-            let rows = client
-                .query(
-                    "select oid, typname::text, ascii(typcategory)::int4, typelem, typbasetype
-                     from pg_type where oid = any($1)",
-                    &[&missing],
-                )
-                .await?;
+            let wanted: Vec<i64> = missing.iter().map(|o| i64::from(*o)).collect();
+            let rows = sqlx::query(
+                "select oid::int8, typname::text, ascii(typcategory)::int4, typelem::int8, typbasetype::int8
+                 from pg_type where oid = any($1::int8[]::oid[])",
+            )
+            .bind(wanted)
+            .fetch_all(pool)
+            .await?;
             let mut next = Vec::new();
             for row in rows {
-                let oid: u32 = row.get(0);
+                let type_oid = oid(row.try_get(0)?);
                 let info = TypeInfo {
-                    name: row.get(1),
-                    category: u8::try_from(row.get::<_, i32>(2)).unwrap_or(b'X'),
-                    element: row.get(3),
-                    base: row.get(4),
+                    name: row.try_get(1)?,
+                    category: u8::try_from(row.try_get::<i32, _>(2)?).unwrap_or(b'X'),
+                    element: oid(row.try_get(3)?),
+                    base: oid(row.try_get(4)?),
                 };
                 for dep in [info.element, info.base] {
                     if dep != 0 && !self.types.contains_key(&dep) && !missing.contains(&dep) {
                         next.push(dep);
                     }
                 }
-                self.types.insert(oid, info);
+                self.types.insert(type_oid, info);
             }
             // Oids that no longer exist must not be asked for forever.
             for oid in &missing {
@@ -146,30 +147,36 @@ impl Catalog {
 
     /// Makes sure every `(role, table)` pair has its select privilege cached.
     /// Roles that do not exist have none.
-    pub async fn load_privileges(&mut self, client: &Client, pairs: &[(String, u32)]) -> anyhow::Result<()> {
+    pub async fn load_privileges(&mut self, pool: &PgPool, pairs: &[(String, u32)]) -> anyhow::Result<()> {
         let missing: Vec<&(String, u32)> = pairs.iter().filter(|p| !self.privileges.contains_key(*p)).collect();
         if missing.is_empty() {
             return Ok(());
         }
         let roles: Vec<&str> = missing.iter().map(|(r, _)| r.as_str()).collect();
-        let oids: Vec<u32> = missing.iter().map(|(_, o)| *o).collect();
-        let rows = client
-            .query(
-                "select x.r, x.t, case when exists (select 1 from pg_roles where rolname = x.r)
-                                  then coalesce(has_table_privilege(x.r, x.t, 'SELECT'), false)
-                                  else false end
-                 from unnest($1::text[], $2::oid[]) as x(r, t)",
-                &[&roles, &oids],
-            )
-            .await?;
+        let oids: Vec<i64> = missing.iter().map(|(_, o)| i64::from(*o)).collect();
+        let rows = sqlx::query(
+            "select x.r, x.t::int8, case when exists (select 1 from pg_roles where rolname = x.r)
+                              then coalesce(has_table_privilege(x.r, x.t, 'SELECT'), false)
+                              else false end
+             from unnest($1::text[], $2::int8[]::oid[]) as x(r, t)",
+        )
+        .bind(roles)
+        .bind(oids)
+        .fetch_all(pool)
+        .await?;
         for row in rows {
-            self.privileges.insert((row.get(0), row.get(1)), row.get(2));
+            self.privileges.insert((row.try_get(0)?, oid(row.try_get(1)?)), row.try_get(2)?);
         }
         for pair in missing {
             self.privileges.entry(pair.clone()).or_insert(false);
         }
         Ok(())
     }
+}
+
+/// An oid read as `int8` (sqlx has no `u32` for it).
+fn oid(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
 }
 
 /// A SQL identifier, double-quoted.

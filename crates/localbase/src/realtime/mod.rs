@@ -38,7 +38,6 @@ use tokio::sync::watch;
 use self::hub::Hub;
 use self::identity::Identity;
 use self::phoenix::Vsn;
-use self::visibility::Pool;
 
 pub use self::wal::SLOT_PREFIX;
 
@@ -52,12 +51,14 @@ pub trait TokenVerifier: Send + Sync {
 }
 
 /// Connections used for RLS checks and catalog reads.
-const POOL_SIZE: usize = 4;
+const POOL_SIZE: u32 = 4;
 
 /// State shared by every socket and the polling task.
 pub(crate) struct Shared {
     hub: Hub,
-    pool: Pool,
+    /// RLS checks, join validation and catalog reads. The slot has a
+    /// session of its own (see [`wal::connect`]).
+    pool: sqlx::PgPool,
     verifier: Arc<dyn TokenVerifier>,
     next_socket: AtomicU64,
 }
@@ -88,7 +89,7 @@ impl RealtimeState {
     pub async fn start(db_url: String, verifier: Arc<dyn TokenVerifier>) -> anyhow::Result<RealtimeState> {
         let shared = Arc::new(Shared {
             hub: Hub::default(),
-            pool: Pool::new(db_url.clone(), POOL_SIZE),
+            pool: visibility::pool(&db_url, POOL_SIZE)?,
             verifier,
             next_socket: AtomicU64::new(1),
         });

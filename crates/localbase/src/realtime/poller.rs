@@ -15,8 +15,8 @@ use super::hub::Outbound;
 use super::identity::Identity;
 use super::phoenix::{self, json_string};
 use super::values;
-use super::visibility::{self, connect};
-use super::wal::{add_tables_option, RawChange, Slot};
+use super::visibility;
+use super::wal::{self, add_tables_option, RawChange, Slot};
 use super::Shared;
 
 /// How often the publication's table list and cached privileges are re-read.
@@ -62,10 +62,10 @@ impl Poller {
     /// Connects, creates the slot and reads the publication. Changes committed
     /// after this returns are delivered.
     pub async fn start(url: &str, shared: &Arc<Shared>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Poller> {
-        let client = connect(url, "localbase realtime wal").await?;
+        let client = wal::connect(url).await?;
         let slot = Slot::create(&client).await?;
         let mut catalog = Catalog::default();
-        catalog.refresh(&*shared.pool.get().await?).await?;
+        catalog.refresh(&shared.pool).await?;
         let add_tables = add_tables_option(catalog.tables.keys().map(|(s, t)| (s.as_str(), t.as_str())));
         Ok(Poller {
             url: url.to_owned(),
@@ -126,12 +126,7 @@ impl Poller {
 
     async fn refresh(&mut self, shared: &Shared) {
         self.last_refresh = Instant::now();
-        let result = async {
-            let client = shared.pool.get().await?;
-            self.catalog.refresh(&client).await
-        }
-        .await;
-        match result {
+        match self.catalog.refresh(&shared.pool).await {
             Ok(()) => {
                 self.add_tables =
                     add_tables_option(self.catalog.tables.keys().map(|(s, t)| (s.as_str(), t.as_str())));
@@ -149,7 +144,7 @@ impl Poller {
                 return;
             }
             if self.client.is_closed() {
-                match connect(&self.url, "localbase realtime wal").await {
+                match wal::connect(&self.url).await {
                     Ok(c) => self.client = c,
                     Err(e) => {
                         tracing::warn!(error = %e, "realtime could not reconnect to the database");
@@ -186,13 +181,8 @@ impl Poller {
             oids.extend(change.columns.iter().map(|c| c.typeoid));
             oids.extend(change.identity.iter().map(|c| c.typeoid));
         }
-        match pool.get().await {
-            Ok(client) => {
-                if let Err(e) = self.catalog.load_types(&client, oids.into_iter()).await {
-                    tracing::warn!(error = %e, "realtime could not read column types; sending them as text");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "realtime could not read column types; sending them as text"),
+        if let Err(e) = self.catalog.load_types(pool, oids.into_iter()).await {
+            tracing::warn!(error = %e, "realtime could not read column types; sending them as text");
         }
         let changes: Vec<Change> = raw.iter().filter_map(|r| self.decode(r)).collect();
 
@@ -226,13 +216,8 @@ impl Poller {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        match pool.get().await {
-            Ok(client) => {
-                if let Err(e) = self.catalog.load_privileges(&client, &pairs).await {
-                    tracing::warn!(error = %e, "realtime could not read table privileges");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "realtime could not read table privileges"),
+        if let Err(e) = self.catalog.load_privileges(pool, &pairs).await {
+            tracing::warn!(error = %e, "realtime could not read table privileges");
         }
         let privileged = |identity: &Identity, table: &TableInfo| {
             self.catalog
@@ -264,7 +249,7 @@ impl Poller {
         }
         let mut batches = Vec::new();
         for (_, entries) in by_table {
-            let per_batch = entries.len().div_ceil(super::POOL_SIZE).max(1);
+            let per_batch = entries.len().div_ceil(super::POOL_SIZE as usize).max(1);
             let mut entries = entries.into_iter().peekable();
             while entries.peek().is_some() {
                 batches.push(entries.by_ref().take(per_batch).collect::<Vec<_>>());
@@ -280,8 +265,8 @@ impl Poller {
                     rows: indexes.iter().map(|i| (*i, &changes_ref[*i].key)).collect(),
                 })
                 .collect();
-            let seen = match pool.get().await {
-                Ok(client) => visibility::visible_many(&client, &table, &checks).await,
+            let seen = match pool.acquire().await {
+                Ok(mut conn) => visibility::visible_many(&mut conn, &table, &checks).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "realtime RLS check could not get a connection");
                     checks.iter().map(|_| HashSet::new()).collect()

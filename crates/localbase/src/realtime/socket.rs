@@ -320,17 +320,17 @@ impl Connection {
     async fn check_bindings(&self, bindings: &[Binding]) -> Result<(), String> {
         for b in bindings {
             let (Some(table), false) = (&b.table, b.schema == "*") else { continue };
-            let client = self.shared.pool.get().await.map_err(|e| format!("database unavailable: {e}"))?;
-            let row = client
-                .query_opt(
-                    "select array(select attname::text from pg_attribute
-                                  where attrelid = c.oid and attnum > 0 and not attisdropped)
-                     from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                     where n.nspname = $1 and c.relname = $2",
-                    &[&b.schema, table],
-                )
-                .await
-                .map_err(|e| format!("database unavailable: {e}"))?;
+            let columns: Option<Vec<String>> = sqlx::query_scalar(
+                "select array(select attname::text from pg_attribute
+                              where attrelid = c.oid and attnum > 0 and not attisdropped)
+                 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                 where n.nspname = $1 and c.relname = $2",
+            )
+            .bind(&b.schema)
+            .bind(table)
+            .fetch_optional(&self.shared.pool)
+            .await
+            .map_err(|e| format!("database unavailable: {e}"))?;
             let unable = || {
                 format!(
                     "Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given connect parameters: [schema: {}, table: {}, filters: [{}]]",
@@ -339,8 +339,7 @@ impl Connection {
                     b.filter.as_ref().map(|f| f.column.as_str()).unwrap_or("")
                 )
             };
-            let Some(row) = row else { return Err(unable()) };
-            let columns: Vec<String> = row.get(0);
+            let Some(columns) = columns else { return Err(unable()) };
             if let Some(f) = &b.filter {
                 if !columns.contains(&f.column) {
                     return Err(unable());
@@ -353,13 +352,13 @@ impl Connection {
 
 /// Whether `role` exists and skips RLS; an unknown role is an error.
 pub async fn role_bypasses_rls(shared: &Shared, role: &str) -> Result<bool, String> {
-    let client = shared.pool.get().await.map_err(|e| format!("database unavailable: {e}"))?;
-    let row = client
-        .query_opt("select rolsuper or rolbypassrls from pg_roles where rolname = $1", &[&role])
+    let bypass: Option<bool> = sqlx::query_scalar("select rolsuper or rolbypassrls from pg_roles where rolname = $1")
+        .bind(role)
+        .fetch_optional(&shared.pool)
         .await
         .map_err(|e| format!("database unavailable: {e}"))?;
-    match row {
-        Some(row) => Ok(row.get(0)),
+    match bypass {
+        Some(bypass) => Ok(bypass),
         None => Err(format!("Invalid JWT: role {} does not exist", quote_ident(role))),
     }
 }

@@ -4,87 +4,56 @@
 //! Checks are batched: one round trip per (identity, table) for all the rows
 //! of a poll, run as one simple-query string
 //! `begin; set local role …; select set_config(…); select …; rollback`
-//! on a pooled connection.
+//! on a connection from the Realtime [`pool`].
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::str::FromStr;
 
+use futures::TryStreamExt;
 use serde_json::{Map, Value};
-use tokio::sync::{Mutex, MutexGuard};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 
 use super::catalog::{quote_ident, quote_literal, TableInfo};
 use super::identity::Identity;
 
-/// A few connections for RLS checks and join validation, opened lazily and
-/// reopened when they break.
-pub struct Pool {
-    url: String,
-    conns: Vec<Mutex<Option<Client>>>,
-    next: AtomicUsize,
+/// The pool for RLS checks, join validation and catalog reads: a few
+/// connections, opened lazily, with the session settings the checks rely on
+/// (`standard_conforming_strings`, which [`quote_literal`] assumes).
+pub fn pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?.application_name("localbase realtime").options([
+        ("standard_conforming_strings", "on"),
+        ("timezone", "UTC"),
+        ("datestyle", "ISO, MDY"),
+        ("intervalstyle", "postgres"),
+    ]);
+    Ok(PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_lazy_with(options))
 }
 
-/// A connection borrowed from the [`Pool`].
-pub struct Pooled<'a>(MutexGuard<'a, Option<Client>>);
-
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        // `Pool::get` only hands out slots it has filled.
-        self.0.as_ref().expect("pooled connection is present")
-    }
+/// The rows of a multi-statement check whose first column is `tag`.
+async fn tagged_rows(conn: &mut PgConnection, sql: String, tag: &str) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+    let rows: Vec<sqlx::postgres::PgRow> = sqlx::raw_sql(AssertSqlSafe(sql)).fetch(&mut *conn).try_collect().await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.columns().first().is_some_and(|c| sqlx::Column::name(c) == tag))
+        .collect())
 }
 
-impl Pool {
-    pub fn new(url: String, size: usize) -> Pool {
-        Pool { url, conns: (0..size.max(1)).map(|_| Mutex::new(None)).collect(), next: AtomicUsize::new(0) }
+/// After a failed check the transaction block is left open and aborted.
+async fn roll_back(conn: &mut PgConnection) {
+    if let Err(e) = sqlx::raw_sql("rollback").execute(&mut *conn).await {
+        tracing::warn!(error = %e, "could not roll back a failed realtime RLS check");
     }
-
-    /// A free connection if there is one, else the next in turn.
-    pub async fn get(&self) -> anyhow::Result<Pooled<'_>> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.conns.len();
-        let mut guard = None;
-        for i in 0..n {
-            if let Ok(g) = self.conns[(start + i) % n].try_lock() {
-                guard = Some(g);
-                break;
-            }
-        }
-        let mut guard = match guard {
-            Some(g) => g,
-            None => self.conns[start % n].lock().await,
-        };
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(connect(&self.url, "localbase realtime").await?);
-        }
-        Ok(Pooled(guard))
-    }
-}
-
-/// Opens a connection with the session settings Realtime relies on.
-pub async fn connect(url: &str, application_name: &str) -> anyhow::Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "realtime database connection ended");
-        }
-    });
-    client
-        .batch_execute(&format!(
-            "set application_name = {}; set standard_conforming_strings = on; set timezone = 'UTC';
-             set datestyle = 'ISO, MDY'; set intervalstyle = 'postgres'",
-            quote_literal(application_name)
-        ))
-        .await?;
-    Ok(client)
 }
 
 /// Of `rows` (index, primary key values as wal2json wrote them), returns the
 /// indexes of those `identity` may select from `table` now. Rows the role
 /// cannot see, or may not select at all, are left out.
 pub async fn visible(
-    client: &Client,
+    conn: &mut PgConnection,
     identity: &Identity,
     table: &TableInfo,
     rows: &[(usize, &Map<String, Value>)],
@@ -93,22 +62,16 @@ pub async fn visible(
         return HashSet::new();
     }
     let sql = visibility_sql(identity, table, rows);
-    match client.simple_query(&sql).await {
-        Ok(messages) => messages
+    match tagged_rows(conn, sql, "visible_index").await {
+        Ok(found) => found
             .iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) if row.columns().first().map(|c| c.name()) == Some("visible_index") => {
-                    row.get(0).and_then(|v| v.parse::<usize>().ok())
-                }
-                _ => None,
-            })
+            .filter_map(|row| row.try_get::<i32, _>(0).ok())
+            .filter_map(|i| usize::try_from(i).ok())
             .collect(),
         Err(e) => {
             // Usually "permission denied" for a role without select; then it sees nothing.
             tracing::debug!(role = %identity.role, table = %table.name, error = %e, "realtime RLS check failed");
-            if let Err(e) = client.batch_execute("rollback").await {
-                tracing::warn!(error = %e, "could not roll back a failed realtime RLS check");
-            }
+            roll_back(conn).await;
             HashSet::new()
         }
     }
@@ -124,7 +87,7 @@ pub struct Check<'a> {
 /// one `begin … rollback` block per identity in one simple-query string.
 /// If any block fails, each identity is checked on its own instead, so one
 /// role without privileges cannot hide rows from the others.
-pub async fn visible_many(client: &Client, table: &TableInfo, checks: &[Check<'_>]) -> Vec<HashSet<usize>> {
+pub async fn visible_many(conn: &mut PgConnection, table: &TableInfo, checks: &[Check<'_>]) -> Vec<HashSet<usize>> {
     if table.primary_key.is_empty() {
         return checks.iter().map(|_| HashSet::new()).collect();
     }
@@ -134,20 +97,15 @@ pub async fn visible_many(client: &Client, table: &TableInfo, checks: &[Check<'_
         .map(|(g, c)| visibility_sql_tagged(c.identity, table, &c.rows, Some(g)))
         .collect::<Vec<_>>()
         .join(";\n");
-    match client.simple_query(&sql).await {
-        Ok(messages) => {
+    match tagged_rows(conn, sql, "visible_group").await {
+        Ok(found) => {
             let mut out: Vec<HashSet<usize>> = checks.iter().map(|_| HashSet::new()).collect();
-            for m in &messages {
-                if let SimpleQueryMessage::Row(row) = m {
-                    if row.columns().first().map(|c| c.name()) != Some("visible_group") {
-                        continue;
-                    }
-                    let group = row.get(0).and_then(|v| v.parse::<usize>().ok());
-                    let index = row.get(1).and_then(|v| v.parse::<usize>().ok());
-                    if let (Some(g), Some(i)) = (group, index) {
-                        if let Some(set) = out.get_mut(g) {
-                            set.insert(i);
-                        }
+            for row in &found {
+                let group = row.try_get::<i32, _>(0).ok().and_then(|g| usize::try_from(g).ok());
+                let index = row.try_get::<i32, _>(1).ok().and_then(|i| usize::try_from(i).ok());
+                if let (Some(g), Some(i)) = (group, index) {
+                    if let Some(set) = out.get_mut(g) {
+                        set.insert(i);
                     }
                 }
             }
@@ -155,12 +113,10 @@ pub async fn visible_many(client: &Client, table: &TableInfo, checks: &[Check<'_
         }
         Err(e) => {
             tracing::debug!(table = %table.name, error = %e, "batched realtime RLS check failed; checking one by one");
-            if let Err(e) = client.batch_execute("rollback").await {
-                tracing::warn!(error = %e, "could not roll back a failed realtime RLS check");
-            }
+            roll_back(conn).await;
             let mut out = Vec::with_capacity(checks.len());
             for c in checks {
-                out.push(visible(client, c.identity, table, &c.rows).await);
+                out.push(visible(conn, c.identity, table, &c.rows).await);
             }
             out
         }

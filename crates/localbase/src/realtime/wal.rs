@@ -9,15 +9,43 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio_postgres::{Client, Statement};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use super::binding::ChangeKind;
+use super::catalog::quote_literal;
 
 /// Every slot of ours starts with this.
 pub const SLOT_PREFIX: &str = "localbase_realtime_";
 
 /// The most changes one poll returns (wal2json stops after the transaction that crosses it).
 const MAX_CHANGES_PER_POLL: i32 = 2000;
+
+/// Opens the session that owns the slot and runs the polls.
+///
+/// This is the one connection Realtime does not take from its sqlx pool, and
+/// it uses tokio-postgres on purpose. A temporary slot lives exactly as long
+/// as the session that created it, so this session must be ours alone for the
+/// slot's whole life: a pool recycles idle and old connections (which would
+/// drop the slot without a word) and hands its connections to other work
+/// (whose errors would end the slot too). The poller also needs to see the
+/// moment the session dies ([`Client::is_closed`]) to recreate the slot.
+/// The session settings fix how wal2json writes values (dates in ISO, UTC).
+pub async fn connect(url: &str) -> anyhow::Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "realtime database connection ended");
+        }
+    });
+    client
+        .batch_execute(&format!(
+            "set application_name = {}; set standard_conforming_strings = on; set timezone = 'UTC';
+             set datestyle = 'ISO, MDY'; set intervalstyle = 'postgres'",
+            quote_literal("localbase realtime wal")
+        ))
+        .await?;
+    Ok(client)
+}
 
 /// One column of a wal2json `columns` or `identity` list.
 #[derive(Debug, Clone, Deserialize)]
