@@ -7,6 +7,12 @@
 // Argument 1 is invalid for table"). binaryen 132 from npm does not.
 //
 // Release builds fail when wasm + js exceed 400 KB gzipped.
+//
+// Trunk starts the app with an inline <script type="module">. The page's
+// Content-Security-Policy (script-src 'self', see index.html) refuses inline
+// scripts, so that loader is moved into a file of its own, named by its hash
+// and loaded with an integrity attribute. The build fails if any inline
+// script is left.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,8 +29,27 @@ if (!staging) {
   process.exit(2);
 }
 const release = process.env.TRUNK_PROFILE === 'release';
-const files = readdirSync(staging);
-const wasm = files.filter((f) => f.endsWith('.wasm'));
+const wasm = readdirSync(staging).filter((f) => f.endsWith('.wasm'));
+
+/** Moves every inline <script> of `index` into `start-<hash>.js`; returns the new index. */
+function externalizeInlineScripts(index) {
+  return index.replace(/<script(\s[^>]*)?>([\s\S]*?)<\/script>/g, (whole, attrs = '', body) => {
+    if (/\ssrc\s*=/.test(attrs)) return whole;
+    const bytes = Buffer.from(body.trim() + '\n');
+    const name = `start-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.js`;
+    writeFileSync(join(staging, name), bytes);
+    const integrity = `sha384-${createHash('sha384').update(bytes).digest('base64')}`;
+    return `<script${attrs} src="/${name}" integrity="${integrity}" crossorigin="anonymous"></script>`;
+  });
+}
+
+const indexPath = join(staging, 'index.html');
+let index = externalizeInlineScripts(readFileSync(indexPath, 'utf8'));
+if (/<script(?![^>]*\ssrc\s*=)[^>]*>/.test(index)) {
+  console.error('postbuild: an inline <script> is left in index.html; the Content-Security-Policy would block it');
+  process.exit(1);
+}
+writeFileSync(indexPath, index);
 
 if (release) {
   const wasmOpt = join(here, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
@@ -32,8 +57,6 @@ if (release) {
     console.log('postbuild: installing binaryen (npm ci in crates/web)');
     execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' });
   }
-  const indexPath = join(staging, 'index.html');
-  let index = readFileSync(indexPath, 'utf8');
   for (const name of wasm) {
     const path = join(staging, name);
     const oldIntegrity = `sha384-${createHash('sha384').update(readFileSync(path)).digest('base64')}`;
@@ -52,7 +75,7 @@ if (release) {
 }
 
 let total = 0;
-for (const name of files.filter((f) => f.endsWith('.wasm') || f.endsWith('.js'))) {
+for (const name of readdirSync(staging).filter((f) => f.endsWith('.wasm') || f.endsWith('.js'))) {
   const bytes = readFileSync(join(staging, name));
   const gz = gzipSync(bytes, { level: 9 }).length;
   total += gz;
