@@ -1,6 +1,7 @@
 // Starts the whole stack for the browser suite: localbase (real PostgreSQL),
 // the ingest service, a static server for the release web build (it writes
-// config.json), and Debian's Chromium through playwright-core.
+// config.json), and Debian's Chromium through playwright-core. localbase is
+// started by the shared helper in ../support/localbase.mjs.
 //
 // Binaries: LOCALBASE_BIN, BLOC_API_BIN and BLOC_DIST override the defaults
 // (target/debug/localbase, target/debug/bloc-api, dist/).
@@ -8,14 +9,12 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join, normalize, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join, normalize, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const repoRoot = resolve(here, '..', '..');
+import { builtBinary, freePort, Localbase as LocalbaseProcess, repoRoot, stopProcess } from '../support/localbase.mjs';
+
 export const artifactsDir = join(repoRoot, 'tests', 'artifacts');
 export const screenshotsDir = join(artifactsDir, 'screenshots');
 const logsDir = join(artifactsDir, 'logs');
@@ -33,33 +32,12 @@ const CHROMIUM_ARGS = [
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function binary(envVar, fallback) {
-  const path = process.env[envVar] ? resolve(process.env[envVar]) : join(repoRoot, fallback);
-  if (!existsSync(path)) {
-    throw new Error(`${envVar}: ${path} is missing; build it first (cargo build -p ${fallback.split('/').pop()}) or run \`cargo xtask test\``);
-  }
-  return path;
-}
-
 export function distDir() {
   const dist = process.env.BLOC_DIST ? resolve(process.env.BLOC_DIST) : join(repoRoot, 'dist');
   if (!existsSync(join(dist, 'index.html'))) {
     throw new Error(`${dist} has no release web build; run \`CARGO_TARGET_DIR=target/wasm trunk build --release --offline\``);
   }
   return dist;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createNetServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 async function waitFor(what, check, timeoutMs, child) {
@@ -92,36 +70,14 @@ function startProcess(name, command, args, env) {
   return child;
 }
 
-async function stopProcess(child, timeoutMs = 20000) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const done = await Promise.race([exited.then(() => true), sleep(timeoutMs).then(() => false)]);
-  if (!done) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-/** localbase on a fixed port and folder, so it can be restarted in place. */
-export class Localbase {
+/** localbase on a fixed port and folder, so it can be restarted in place, with REST and Auth helpers for seeding. */
+export class Localbase extends LocalbaseProcess {
   constructor(dir, port) {
-    this.dir = dir;
-    this.port = port;
-    this.child = null;
-    this.status = null;
+    super({ dir, port, logFile: join(logsDir, 'localbase.log') });
   }
 
   async start() {
-    rmSync(join(this.dir, 'status.json'), { force: true });
-    this.child = startProcess('localbase', binary('LOCALBASE_BIN', 'target/debug/localbase'), [
-      '--dir', this.dir, '--port', String(this.port),
-    ]);
-    const statusPath = join(this.dir, 'status.json');
-    this.status = await waitFor('localbase status.json', () => existsSync(statusPath) && JSON.parse(readFileSync(statusPath, 'utf8')), 120000, this.child);
-    for (const key of ['api_url', 'anon_key', 'service_role_key']) {
-      if (!this.status[key]) throw new Error(`localbase status.json has no ${key}`);
-    }
+    await super.start();
     await waitFor('localbase auth health', async () => {
       const r = await fetch(`${this.status.api_url}/auth/v1/health`, { headers: { apikey: this.status.anon_key } });
       return r.ok;
@@ -131,11 +87,6 @@ export class Localbase {
       return r.ok;
     }, 60000, this.child);
     return this.status;
-  }
-
-  async stop() {
-    await stopProcess(this.child);
-    this.child = null;
   }
 
   serviceHeaders(extra = {}) {
@@ -175,7 +126,7 @@ export class Ingest {
   }
 
   async start() {
-    this.child = startProcess('bloc-api', binary('BLOC_API_BIN', 'target/debug/bloc-api'), [], {
+    this.child = startProcess('bloc-api', builtBinary('BLOC_API_BIN', 'bloc-api'), [], {
       SUPABASE_URL: this.status.api_url,
       SUPABASE_SERVICE_ROLE_KEY: this.status.service_role_key,
       WEBHOOK_SECRETS: this.secret,
