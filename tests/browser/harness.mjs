@@ -1,19 +1,21 @@
 // Starts the whole stack for the browser suite: localbase (real PostgreSQL),
-// the ingest service, a static server for the release web build (it writes
-// config.json), and Debian's Chromium through playwright-core. localbase is
-// started by the shared helper in ../support/localbase.mjs.
+// the ingest service, the static server for the release web build (it
+// serves config.json), and Debian's Chromium through playwright-core.
+// localbase and the static server are the shared ones in ../support/.
 //
 // Binaries: LOCALBASE_BIN, BLOC_API_BIN and BLOC_DIST override the defaults
 // (target/debug/localbase, target/debug/bloc-api, dist/).
 
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { builtBinary, freePort, Localbase as LocalbaseProcess, repoRoot, stopProcess } from '../support/localbase.mjs';
+import { serveWeb } from '../support/static_server.mjs';
+
+export { serveWeb };
 
 export const artifactsDir = join(repoRoot, 'tests', 'artifacts');
 export const screenshotsDir = join(artifactsDir, 'screenshots');
@@ -152,40 +154,6 @@ export class Ingest {
     if (r.status >= 300) throw new Error(`POST /api/ingest: HTTP ${r.status} ${JSON.stringify(body)}`);
     return body;
   }
-}
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.css': 'text/css',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-};
-
-/** Serves dist/ with config.json written from localbase's status (none when `config` is null); app routes get index.html. */
-export async function serveWeb(dist, config) {
-  const configJson = JSON.stringify(config);
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    if (path === '/config.json' && config) {
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
-      res.end(configJson);
-      return;
-    }
-    let file = normalize(join(dist, path));
-    if (!file.startsWith(dist) || !extname(file)) file = join(dist, 'index.html');
-    try {
-      const body = readFileSync(file);
-      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' });
-      res.end(body);
-    } catch {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not found');
-    }
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
 /** Debian's Chromium, headless, with a fresh profile (playwright makes a new user-data-dir per launch). */

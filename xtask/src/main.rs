@@ -8,7 +8,6 @@ mod compile;
 mod processes;
 mod seed;
 mod simulate;
-mod static_server;
 mod test;
 mod tools;
 mod up;

@@ -1,7 +1,6 @@
 //! `cargo xtask up`: the whole CRM on this machine, with a demo team.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc;
@@ -15,7 +14,7 @@ use crate::processes::{ensure_port_free, wait_http_ok, Supervisor};
 use crate::seed::{self, Backend};
 use crate::simulate::{self, Stats};
 use crate::tools::{self, Purpose};
-use crate::{compile, repo_root, static_server, step};
+use crate::{compile, repo_root, step};
 
 const LOCALBASE_PORT: u16 = 54321;
 const API_PORT: u16 = 8080;
@@ -100,9 +99,21 @@ pub fn run(opts: UpOptions) -> anyhow::Result<()> {
     wait_http_ok(&format!("{ingest_base}/healthz"), &[], Duration::from_secs(60))?;
 
     step("Serving the web app");
-    let listener = TcpListener::bind(("127.0.0.1", WEB_PORT))?;
     let config = json!({ "supabase_url": api_url, "supabase_anon_key": anon_key }).to_string();
-    static_server::serve(listener, artifacts.dist.clone(), config);
+    supervisor.spawn(
+        "web server",
+        Command::new("node")
+            .arg(root.join("tests/support/static_server.mjs"))
+            .arg("--dist")
+            .arg(&artifacts.dist)
+            .args(["--port", &WEB_PORT.to_string(), "--config", &config])
+            .current_dir(&root),
+        &dir.join("logs/web.log"),
+    )?;
+    if let Err(err) = wait_http_ok(&format!("http://127.0.0.1:{WEB_PORT}/config.json"), &[], Duration::from_secs(30)) {
+        supervisor.check_alive()?;
+        return Err(err);
+    }
 
     print_summary(&api_url, &anon_key, &service_role_key, &ingest_base, &secret);
 
