@@ -9,12 +9,6 @@ use super::binding::Binding;
 use super::identity::Identity;
 use super::phoenix::Vsn;
 
-/// What a socket's writer task sends.
-#[derive(Debug)]
-pub enum Outbound {
-    Text(String),
-}
-
 /// One joined channel with `postgres_changes` bindings.
 pub struct Subscriber {
     pub socket: u64,
@@ -22,7 +16,8 @@ pub struct Subscriber {
     pub vsn: Vsn,
     pub bindings: Vec<Binding>,
     pub identity: Arc<Identity>,
-    pub tx: mpsc::UnboundedSender<Outbound>,
+    /// Rendered text frames for the socket's writer task.
+    pub tx: mpsc::UnboundedSender<String>,
 }
 
 /// Every subscriber, by (socket, topic).

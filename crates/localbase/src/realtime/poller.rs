@@ -11,7 +11,6 @@ use tokio_postgres::Client;
 
 use super::binding::ChangeKind;
 use super::catalog::{Catalog, TableInfo};
-use super::hub::Outbound;
 use super::identity::Identity;
 use super::phoenix::{self, json_string};
 use super::values;
@@ -295,7 +294,7 @@ impl Poller {
             let payload = format!(r#"{{"ids":{ids},"data":{data}}}"#);
             let frame = phoenix::render(sub.vsn, &Value::Null, &Value::Null, &sub.topic, "postgres_changes", &payload);
             // A closed socket is removed by its own task; nothing to do here.
-            let _ = sub.tx.send(Outbound::Text(frame));
+            let _ = sub.tx.send(frame);
         }
     }
 

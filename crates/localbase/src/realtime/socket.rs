@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::binding::Binding;
 use super::catalog::quote_ident;
-use super::hub::{Outbound, Subscriber};
+use super::hub::Subscriber;
 use super::identity::{self, Identity};
 use super::phoenix::{self, Inbound, Vsn};
 use super::Shared;
@@ -37,21 +37,21 @@ pub struct Connection {
     shared: Arc<Shared>,
     /// The identity of the socket's `apikey`, used when a join has no `access_token`.
     default_identity: Arc<Identity>,
-    tx: mpsc::UnboundedSender<Outbound>,
+    tx: mpsc::UnboundedSender<String>,
     channels: HashMap<String, Channel>,
 }
 
 /// Serves one upgraded websocket until it closes.
 pub async fn serve(socket: WebSocket, shared: Arc<Shared>, vsn: Vsn, default_identity: Identity) {
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let writer = tokio::spawn(async move {
         // Everything queued goes out with one flush.
-        'outer: while let Some(Outbound::Text(text)) = rx.recv().await {
+        'outer: while let Some(text) = rx.recv().await {
             if sink.feed(Message::Text(text.into())).await.is_err() {
                 break;
             }
-            while let Ok(Outbound::Text(text)) = rx.try_recv() {
+            while let Ok(text) = rx.try_recv() {
                 if sink.feed(Message::Text(text.into())).await.is_err() {
                     break 'outer;
                 }
@@ -99,7 +99,7 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, vsn: Vsn, default_ide
 impl Connection {
     fn send(&self, join_ref: &Value, r#ref: &Value, topic: &str, event: &str, payload: &Value) {
         let frame = phoenix::render(self.vsn, join_ref, r#ref, topic, event, &payload.to_string());
-        let _ = self.tx.send(Outbound::Text(frame));
+        let _ = self.tx.send(frame);
     }
 
     fn reply(&self, msg: &Inbound, status: &str, response: Value) {

@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{create_user, http, password_grant, refresh, sign_in, start, start_with};
+use crate::common::{create_user, http, password_grant, refresh, sign_in, start, start_with};
 use serde_json::{json, Value};
 
 fn claims_of(token: &str) -> Value {
@@ -362,3 +360,4 @@ async fn two_tabs_refreshing_the_same_token_at_once_both_get_the_same_new_sessio
     assert_ne!(a["refresh_token"], token);
     lb.stop().await;
 }
+

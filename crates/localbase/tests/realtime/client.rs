@@ -1,15 +1,12 @@
 //! The community Rust client `supabase-realtime-rs` (0.1.2) subscribing to
 //! localbase Realtime. It speaks `vsn=1.0.0` (it sends no `vsn`).
 
-#[path = "realtime_support.rs"]
-mod support;
-
 use std::time::Duration;
 
 use supabase_realtime_rs::{
     PostgresChangeEvent, PostgresChangesFilter, PostgresChangesPayload, RealtimeClient, RealtimeClientOptions,
 };
-use support::{user_token, Fixture};
+use crate::support::{user_token, Fixture};
 use tokio::sync::mpsc::Receiver;
 
 async fn subscribe(fx: &Fixture, access_token: Option<String>, topic: &str) -> (RealtimeClient, Receiver<PostgresChangesPayload>) {

@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use localbase::{Config, LocalBase, MigrationRunner};
 
 #[tokio::test]
@@ -21,7 +19,7 @@ async fn a_database_url_is_used_instead_of_a_project_local_cluster() {
         dir: dir.path().to_path_buf(),
         port: 0,
         database_url: Some(url.clone()),
-        migrations_dir: common::fixture_migrations(),
+        migrations_dir: crate::common::fixture_migrations(),
         migrations: MigrationRunner::Builtin,
         ..Config::default()
     })
@@ -30,7 +28,7 @@ async fn a_database_url_is_used_instead_of_a_project_local_cluster() {
 
     assert_eq!(lb.db_url(), url);
     assert!(!dir.path().join("db").exists(), "no cluster of its own");
-    let planets = common::rest(&lb, lb.anon_key()).from("planets").select("id").execute().await.unwrap();
+    let planets = crate::common::rest(&lb, lb.anon_key()).from("planets").select("id").execute().await.unwrap();
     assert_eq!(planets.status(), 200);
     let (applied,): (i64,) = sqlx::query_as("select count(*) from supabase_migrations.schema_migrations")
         .fetch_one(&sqlx::PgPool::connect(&url).await.unwrap())
@@ -43,7 +41,7 @@ async fn a_database_url_is_used_instead_of_a_project_local_cluster() {
 
 #[tokio::test]
 async fn the_supabase_cli_applies_migrations_when_asked_for() {
-    let lb = common::start_with(|c| c.migrations = MigrationRunner::SupabaseCli).await;
+    let lb = crate::common::start_with(|c| c.migrations = MigrationRunner::SupabaseCli).await;
 
     let (name, statements): (String, Vec<String>) =
         sqlx::query_as("select name, statements from supabase_migrations.schema_migrations")

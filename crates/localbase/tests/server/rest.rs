@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{create_user, http, rest, sign_in, start};
+use crate::common::{create_user, http, rest, sign_in, start};
 use serde_json::{json, Value};
 
 #[tokio::test]

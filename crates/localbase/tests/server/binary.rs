@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +14,7 @@ fn spawn(dir: &Path, extra: &[&str]) -> Child {
         .arg("--dir")
         .arg(dir)
         .args(["--port", "0", "--builtin-migrations", "--migrations"])
-        .arg(common::fixture_migrations())
+        .arg(crate::common::fixture_migrations())
         .args(extra)
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())

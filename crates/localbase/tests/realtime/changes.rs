@@ -1,13 +1,10 @@
 //! Realtime `postgres_changes` over raw Phoenix frames, against a real
 //! PostgreSQL with the project's migrations.
 
-#[path = "realtime_support.rs"]
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{now, sign, user_token, Fixture, PUBLISHABLE_KEY};
+use crate::support::{now, sign, user_token, Fixture, PUBLISHABLE_KEY};
 
 const QUIET: Duration = Duration::from_millis(600);
 

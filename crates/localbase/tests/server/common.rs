@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 
 use localbase::{Config, LocalBase};

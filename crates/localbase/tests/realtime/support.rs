@@ -1,7 +1,6 @@
 //! Shared by the Realtime test files: a migrated database, the Realtime
 //! router on a loopback port, an HS256 token verifier, and a raw Phoenix
 //! client over tokio-tungstenite.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,7 +61,7 @@ pub fn user_token(user_id: &str) -> String {
 
 /// A database with the project's schema and Realtime serving it.
 pub struct Fixture {
-    pub db: TestDatabase,
+    db: TestDatabase,
     pub state: RealtimeState,
     pub url: String,
     pub anon_key: String,
@@ -152,9 +151,12 @@ impl Fixture {
             .get(0)
     }
 
+    /// Stops Realtime (which drops its slot), then the database.
     pub async fn stop(self) {
         self.state.shutdown().await;
         self.server.abort();
+        drop(self.sql);
+        drop(self.db);
     }
 }
 

@@ -1,0 +1,6 @@
+//! Realtime against a real PostgreSQL: raw Phoenix frames (`changes`) and
+//! the community Rust client (`client`), sharing the fixture in `support`.
+
+mod changes;
+mod client;
+mod support;
