@@ -11,8 +11,12 @@
 --   * a login created already confirmed (an admin creating it with
 --     `email_confirm`, or sign-ups without email confirmation);
 --   * a login whose email gets confirmed (`email_confirmed_at` set);
---   * a confirmed login whose email changes (Auth writes `email` only when
---     the change is confirmed; the pending address waits in `email_change`);
+--   * a confirmed login whose email change is confirmed: Auth keeps the
+--     pending address in `email_change` and moves it to `email` once the
+--     change is confirmed. An `email` written any other way (an Auth admin
+--     editing it, or localbase's `PUT /auth/v1/user`, which does not ask for
+--     a confirmation) links nothing; an admin then saves the caller's email
+--     again to link it;
 --   * a caller created, or its email edited, when a confirmed login with
 --     that email exists.
 -- An unconfirmed login is never linked. Linking writes only
@@ -54,8 +58,8 @@ begin
 end
 $$;
 
-/** After a login's email is confirmed, or a confirmed login's email
-    changes: link it to the caller with that email. */
+/** After a login's email is confirmed, or a confirmed login's pending
+    email change is confirmed: link it to the caller with that email. */
 create function engine.link_caller_on_login_confirmed() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -73,7 +77,9 @@ create trigger users_link_caller_on_confirmation
   after update of email_confirmed_at, email on auth.users
   for each row
   when (new.email_confirmed_at is not null and new.email is not null
-        and (old.email_confirmed_at is null or new.email is distinct from old.email))
+        and (old.email_confirmed_at is null
+             or (new.email is distinct from old.email
+                 and pg_catalog.lower(new.email) = pg_catalog.lower(old.email_change))))
   execute function engine.link_caller_on_login_confirmed();
 
 /** After a caller is created or its email changes without a `user_id`:

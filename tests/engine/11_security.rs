@@ -110,6 +110,19 @@ fn a_confirmed_email_change_to_a_callers_email_links_the_login() {
 }
 
 #[test]
+fn an_email_written_without_a_confirmed_change_links_nothing() {
+    let mut db = Db::new();
+    let priya = create_caller(&mut db, "Priya", "priya@example.com");
+    let user = sign_up(&mut db.client, "someone@example.com", true).unwrap();
+
+    // As localbase's `PUT /auth/v1/user` did: no pending change, no confirmation.
+    db.client.execute("update auth.users set email = 'priya@example.com' where id = $1::text::uuid", &[&user]).unwrap();
+
+    assert_eq!(linked_user(&mut db, priya), None);
+    assert_eq!(membership(&mut db, &user), None);
+}
+
+#[test]
 fn an_email_change_on_an_unconfirmed_login_links_nothing() {
     let mut db = Db::new();
     let priya = create_caller(&mut db, "Priya", "priya@example.com");
