@@ -21,6 +21,10 @@ mod concurrency;
 mod supabase_cli;
 #[path = "08_caller_logins.rs"]
 mod caller_logins;
+#[path = "09_batch_equivalence.rs"]
+mod batch_equivalence;
+#[path = "10_clock_after_the_lock.rs"]
+mod clock_after_the_lock;
 #[path = "11_security.rs"]
 mod security;
 #[path = "12_privileges.rs"]
