@@ -1,7 +1,7 @@
 //! Helpers shared by the engine tests: a migrated database, callers, leads,
 //! signed-in users and the injectable clock.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)]
 
 use pgcluster::testing::TestDatabase;
 use postgres::{Client, NoTls};

@@ -12,14 +12,15 @@ pub mod testing;
 
 use std::time::{Duration, Instant};
 
-pub use binaries::pg_bin_dir;
+use binaries::pg_bin_dir;
 pub use cluster::{Cluster, ClusterOptions};
 
 /// Supabase's standard roles, schemas and publication, idempotent.
 /// Real Supabase projects already have all of it; only local databases run it.
-pub const BOOTSTRAP_SQL: &str = include_str!("../../../supabase/bootstrap.sql");
+const BOOTSTRAP_SQL: &str = include_str!("../../../supabase/bootstrap.sql");
 
-/// Applies [`BOOTSTRAP_SQL`] to the database at `url`.
+/// Applies `supabase/bootstrap.sql` (Supabase's standard roles, schemas and
+/// publication) to the database at `url`.
 pub fn bootstrap(url: &str) -> anyhow::Result<()> {
     let mut client = postgres::Client::connect(url, postgres::NoTls)?;
     client.batch_execute(BOOTSTRAP_SQL)?;
@@ -67,7 +68,7 @@ fn ensure_plain_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Returns `url` with its database name replaced by `name`.
-pub fn replace_database(url: &str, name: &str) -> String {
+fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

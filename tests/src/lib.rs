@@ -1,1 +1,0 @@
-//! Cross-crate suites live in `tests/*.rs`.
