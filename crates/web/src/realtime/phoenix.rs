@@ -224,7 +224,7 @@ impl RefCounter {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -297,32 +297,83 @@ pub(crate) mod tests {
         );
     }
 
-    /// Deterministic pseudo-random strings built from timestamp-like pieces and multibyte characters.
-    pub(crate) fn garbage_strings(count: usize) -> Vec<String> {
-        const PIECES: [&str; 16] = ["2026", "-", "11", "T", " ", ":", "59", ".", "123456", "+", "05:30", "Z", "é", "२", "\u{1F4DE}", "0"];
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        (0..count)
-            .map(|_| {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                let len = (state >> 59) as usize;
-                (0..len)
-                    .map(|i| PIECES[((state >> (i * 4 % 56)) & 15) as usize])
-                    .collect()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn no_frame_text_makes_the_decoder_panic() {
-        for text in garbage_strings(5_000) {
-            let _ = decode(&text);
-            let _ = decode(&format!("{{\"topic\":\"t\",\"event\":\"postgres_changes\",\"payload\":{text:?}}}"));
-        }
-    }
-
     #[test]
     fn refs_count_up_from_one() {
         let mut refs = RefCounter::default();
         assert_eq!((refs.next_ref(), refs.next_ref()), ("1".to_owned(), "2".to_owned()));
+    }
+}
+
+/// Properties over many generated frames: what the decoder reads back, and
+/// which inputs it refuses.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// Arbitrary text, mixed with bits of JSON that are not frames.
+    fn frame_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9]{1,6}",
+            "\"[a-z ]{0,10}\"",
+            Just("null".to_owned()),
+            Just("[1,2]".to_owned()),
+            Just(r#"{"topic":"t"}"#.to_owned()),
+        ]
+    }
+
+    fn change_kind() -> impl Strategy<Value = (&'static str, ChangeKind)> {
+        prop::sample::select(vec![("INSERT", ChangeKind::Insert), ("UPDATE", ChangeKind::Update), ("DELETE", ChangeKind::Delete)])
+    }
+
+    proptest! {
+        #[test]
+        fn text_that_is_not_a_frame_is_a_decode_error(text in frame_text()) {
+            let frame_shaped = match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(map)) => map.contains_key("topic") && map.contains_key("event"),
+                Ok(Value::Array(items)) => items.len() == 5,
+                _ => false,
+            };
+            if !frame_shaped {
+                prop_assert!(decode(&text).is_err(), "{:?}", text);
+            }
+        }
+
+        #[test]
+        fn a_change_whose_payload_is_any_string_is_ignored(text in any::<String>()) {
+            let frame = json!({"topic": "t", "event": "postgres_changes", "payload": text}).to_string();
+            prop_assert_eq!(decode(&frame), Ok(Incoming::Other));
+        }
+
+        #[test]
+        fn a_row_change_reads_back_whole_in_both_protocol_versions(
+            topic in "realtime:[a-z]{1,12}",
+            table in "[a-z_]{1,20}",
+            (type_name, kind) in change_kind(),
+            id in any::<i64>(),
+            name in any::<String>(),
+        ) {
+            let record = json!({"id": id, "name": name});
+            let old_record = json!({"id": id});
+            let payload = json!({"data": {"table": table, "type": type_name, "record": record, "old_record": old_record}});
+            let expected = Incoming::Change { topic: topic.clone(), change: Change { table, kind, record, old_record } };
+            let v1 = json!({"topic": topic, "event": "postgres_changes", "payload": payload, "ref": null}).to_string();
+            let v2 = json!([null, null, topic, "postgres_changes", payload]).to_string();
+            prop_assert_eq!(decode(&v1), Ok(expected.clone()));
+            prop_assert_eq!(decode(&v2), Ok(expected));
+        }
+
+        #[test]
+        fn a_reply_keeps_its_ref_whether_sent_as_text_or_as_a_number(n in any::<u64>(), ok in any::<bool>()) {
+            let status = if ok { "ok" } else { "error" };
+            for reference in [json!(n), json!(n.to_string())] {
+                let frame = json!({"topic": "phoenix", "event": "phx_reply", "payload": {"status": status, "response": {}}, "ref": reference});
+                let expected = Incoming::Reply { topic: "phoenix".to_owned(), reference: Some(n.to_string()), ok, response: json!({}) };
+                prop_assert_eq!(decode(&frame.to_string()), Ok(expected));
+            }
+        }
     }
 }
