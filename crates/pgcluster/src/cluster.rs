@@ -27,9 +27,18 @@ pub struct ClusterOptions {
 ///
 /// Dropping it shuts the server down (fast shutdown), so tests and
 /// `localbase` never leave an orphan postmaster behind.
+///
+/// It listens on 127.0.0.1 only and never trusts a TCP login: `pg_hba.conf`
+/// is rewritten on every start to ask for a SCRAM-SHA-256 password. The
+/// `postgres` superuser's password is generated once per data folder and kept
+/// in `pgdata/pgcluster.password` (0600, inside the 0700 data folder), and
+/// [`Cluster::url`] carries it, so every client that takes a URL (tokio-postgres,
+/// sqlx, the postgres crate, psql, `supabase db push --db-url`) logs in as before.
+/// Throwaway clusters share the password of the cached template they copy.
 pub struct Cluster {
     dir: PathBuf,
     port: u16,
+    password: String,
     child: Option<Child>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -45,11 +54,16 @@ impl Cluster {
         if !pgdata.join("PG_VERSION").exists() {
             init_data_dir(&bin, &pgdata, owner.as_ref())?;
         }
+        write_hba(&pgdata)?;
         if let Some(user) = &owner {
             chown_tree(&opts.dir, user)?;
         }
         fs::set_permissions(&pgdata, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         stop_leftover_postmaster(&pgdata)?;
+        let password = match read_password(&pgdata)? {
+            Some(password) => password,
+            None => set_new_password(&bin, &pgdata, owner.as_ref())?,
+        };
         let port = match opts.port {
             Some(p) => p,
             None => free_port()?,
@@ -66,7 +80,7 @@ impl Cluster {
             cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
         }
         let child = cmd.spawn().context("spawning postgres")?;
-        let mut cluster = Cluster { dir: opts.dir.clone(), port, child: Some(child), _temp: None };
+        let mut cluster = Cluster { dir: opts.dir.clone(), port, password, child: Some(child), _temp: None };
         cluster.wait_until_ready(&log_path)?;
         Ok(cluster)
     }
@@ -91,9 +105,15 @@ impl Cluster {
         self.port
     }
 
-    /// URL of database `db` as the `postgres` superuser.
+    /// URL of database `db` as the `postgres` superuser, with its password.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!("postgres://postgres:{}@127.0.0.1:{}/{db}", self.password, self.port)
+    }
+
+    /// The `postgres` superuser's password (letters and digits only, so it
+    /// needs no escaping in a URL).
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     pub fn dir(&self) -> &Path {
@@ -145,6 +165,95 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Where a data folder keeps its superuser's password.
+const PASSWORD_FILE: &str = "pgcluster.password";
+
+/// Password logins over TCP on loopback, for every database and user, and
+/// nothing else: no `trust` line, and no Unix socket (see [`server_settings`]).
+const HBA_CONF: &str = "\
+# Written by pgcluster on every start. Logins need the password in pgcluster.password.
+host    all             all             127.0.0.1/32            scram-sha-256
+host    all             all             ::1/128                 scram-sha-256
+host    replication     all             127.0.0.1/32            scram-sha-256
+";
+
+fn write_hba(pgdata: &Path) -> anyhow::Result<()> {
+    let path = pgdata.join("pg_hba.conf");
+    fs::write(&path, HBA_CONF).with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_password(pgdata: &Path) -> anyhow::Result<Option<String>> {
+    let path = pgdata.join(PASSWORD_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(text.trim().to_string())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Gives the `postgres` role a fresh random password (PostgreSQL 15 stores it
+/// as a SCRAM-SHA-256 verifier) through a single-user backend, which needs no
+/// login, then keeps it in the data folder. The server must not be running.
+fn set_new_password(bin: &Path, pgdata: &Path, owner: Option<&User>) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let password = random_password()?;
+    let mut cmd = Command::new(bin.join("postgres"));
+    cmd.arg("--single")
+        .arg("-D")
+        .arg(pgdata)
+        .args(["-F", "-c", "exit_on_error=true", "-c", "password_encryption=scram-sha-256", "postgres"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(user) = owner {
+        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+    }
+    let mut child = cmd.spawn().context("starting a single-user postgres to set the password")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "alter role postgres password '{password}';")?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "setting the postgres password failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let path = pgdata.join(PASSWORD_FILE);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(password.as_bytes())?;
+    if let Some(user) = owner {
+        nix::unistd::chown(&path, Some(user.uid), Some(user.gid))?;
+    }
+    Ok(password)
+}
+
+/// 32 letters and digits from the kernel's random source.
+fn random_password() -> anyhow::Result<String> {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 64];
+    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    // 248 = 4 * 62: rejecting larger bytes keeps every letter equally likely.
+    let password: String = bytes
+        .iter()
+        .filter(|b| **b < 248)
+        .take(32)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    anyhow::ensure!(password.len() == 32, "the random source gave too few usable bytes");
+    Ok(password)
 }
 
 fn server_settings(durable: bool) -> Vec<String> {
@@ -244,13 +353,14 @@ fn chown_tree(path: &Path, user: &User) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An `initdb`-ed data folder kept in the temp dir and copied for each
-/// throwaway cluster. Built in a staging folder and renamed into place, so
-/// concurrent test processes never see a half-made template.
+/// An `initdb`-ed data folder, with its superuser password set, kept in the
+/// temp dir and copied for each throwaway cluster. Built in a staging folder
+/// and renamed into place, so concurrent test processes never see a
+/// half-made template.
 fn cached_template() -> anyhow::Result<PathBuf> {
-    let root = std::env::temp_dir().join("bloc-pg-template-15");
+    let root = std::env::temp_dir().join("bloc-pg-template-15-scram");
     let done = root.join("pgdata");
-    if done.join("PG_VERSION").exists() {
+    if done.join(PASSWORD_FILE).exists() {
         return Ok(done);
     }
     let bin = pg_bin_dir()?;
@@ -261,10 +371,11 @@ fn cached_template() -> anyhow::Result<PathBuf> {
         chown_tree(staging.path(), user)?;
     }
     init_data_dir(&bin, &pgdata, owner.as_ref())?;
+    set_new_password(&bin, &pgdata, owner.as_ref())?;
     fs::create_dir_all(&root)?;
     match fs::rename(&pgdata, &done) {
         Ok(()) => {}
-        Err(_) if done.join("PG_VERSION").exists() => {}
+        Err(_) if done.join(PASSWORD_FILE).exists() => {}
         Err(e) => return Err(e.into()),
     }
     Ok(done)
