@@ -47,6 +47,10 @@ pub struct Config {
     pub enable_signup: bool,
     /// Lifetime of access tokens, in seconds (GoTrue's `JWT_EXP`).
     pub jwt_expiry_secs: u64,
+    /// Password sign-ins (`/auth/v1/token?grant_type=password`) allowed per
+    /// client address per 5 minutes, as Supabase's `sign_in_sign_ups` rate
+    /// limit; more answer 429 `over_request_rate_limit`. 0 turns it off.
+    pub sign_in_rate_limit: u32,
     /// Use a throwaway cluster in a temp dir (see [`Config::for_tests`]).
     pub temporary_database: bool,
     /// Print the status block to stdout on start.
@@ -66,6 +70,7 @@ impl Default for Config {
             migrations: MigrationRunner::Auto,
             enable_signup: false,
             jwt_expiry_secs: 3600,
+            sign_in_rate_limit: DEFAULT_SIGN_IN_RATE_LIMIT,
             temporary_database: false,
             print_status: false,
         }
@@ -93,6 +98,10 @@ impl Config {
         }
     }
 }
+
+/// Supabase's default for `auth.rate_limit.sign_in_sign_ups` (per 5 minutes
+/// per address). The test suites sign in a handful of times per instance.
+pub const DEFAULT_SIGN_IN_RATE_LIMIT: u32 = 30;
 
 /// Name prefix of the folders [`Config::for_tests`] makes in the temp dir;
 /// such a folder is removed when its instance stops.

@@ -16,6 +16,20 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer, ExposeHeaders};
 
 use crate::keys::{ApiKeyKind, Keys};
 
+/// The address a request came from, for per-address rate limits. The
+/// server records it for every connection (`X-Forwarded-For` is not trusted:
+/// localbase has no proxy in front of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, postrust_server::lenient_uri::LenientListener>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, postrust_server::lenient_uri::LenientListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
 /// Paths served without an `apikey`, as on Supabase: the public key set.
 const OPEN_PATHS: &[&str] = &["/auth/v1/.well-known/jwks.json"];
 

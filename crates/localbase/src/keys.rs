@@ -81,6 +81,7 @@ impl Keys {
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Keys> {
         let path = dir.join("keys.json");
         let stored = if path.exists() {
+            crate::private::make_private_file(&path)?;
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| {
@@ -89,7 +90,7 @@ impl Keys {
         } else {
             let stored = generate()?;
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            write_private(&path, &serde_json::to_string_pretty(&stored)?)?;
+            crate::private::write_private(&path, &serde_json::to_string_pretty(&stored)?)?;
             stored
         };
         Keys::from_stored(stored)
@@ -152,20 +153,28 @@ impl Keys {
         .to_string()
     }
 
-    /// Which of the project's keys `apikey` is, if any.
+    /// Which of the project's keys `apikey` is, if any. Compared in constant
+    /// time: SHA-256 digests (so the keys' lengths do not show either), every
+    /// key compared whatever matched.
     pub fn api_key_kind(&self, apikey: &str) -> Option<ApiKeyKind> {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let presented = Sha256::digest(apikey.as_bytes());
         let s = &self.stored;
-        if apikey == s.anon_key {
-            Some(ApiKeyKind::LegacyAnon)
-        } else if apikey == s.service_role_key {
-            Some(ApiKeyKind::LegacyServiceRole)
-        } else if apikey == s.publishable_key {
-            Some(ApiKeyKind::Publishable)
-        } else if apikey == s.secret_key {
-            Some(ApiKeyKind::Secret)
-        } else {
-            None
+        let candidates = [
+            (&s.anon_key, ApiKeyKind::LegacyAnon),
+            (&s.service_role_key, ApiKeyKind::LegacyServiceRole),
+            (&s.publishable_key, ApiKeyKind::Publishable),
+            (&s.secret_key, ApiKeyKind::Secret),
+        ];
+        let mut found = None;
+        for (key, kind) in candidates {
+            let equal: bool = Sha256::digest(key.as_bytes()).ct_eq(&presented).into();
+            if equal {
+                found = Some(kind);
+            }
         }
+        found
     }
 
     /// The legacy JWT key standing for the same role as `kind`, which is
@@ -190,7 +199,8 @@ impl Keys {
     }
 
     /// Verifies a JWT signed by this project (ES256 user token or HS256
-    /// legacy token) and returns its claims. `exp` is checked when present.
+    /// legacy token) and returns its claims. A token must carry `exp`, and
+    /// must not be past it: a token without one would be valid forever.
     pub fn verify(&self, token: &str) -> Result<Value, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| TokenError::Invalid(format!("unable to parse or verify signature, {e}")))?;
@@ -206,7 +216,7 @@ impl Keys {
         };
         let mut validation = Validation::new(header.alg);
         validation.validate_aud = false;
-        validation.required_spec_claims.clear();
+        validation.set_required_spec_claims(&["exp"]);
         validation.leeway = 0;
         match jsonwebtoken::decode::<Value>(token, key, &validation) {
             Ok(data) => Ok(data.claims),
@@ -260,20 +270,6 @@ pub fn random_string(len: usize) -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -299,9 +295,32 @@ mod tests {
     }
 
     #[test]
+    fn a_token_without_exp_is_refused_even_when_well_signed() {
+        let k = keys();
+        let es = k.sign_es256(&json!({"sub": "u1", "role": "authenticated"})).unwrap();
+        let hs = k.sign_hs256(&json!({"role": "service_role"})).unwrap();
+        assert!(matches!(k.verify(&es), Err(TokenError::Invalid(why)) if why.contains("exp")));
+        assert!(matches!(k.verify(&hs), Err(TokenError::Invalid(why)) if why.contains("exp")));
+    }
+
+    #[test]
+    fn an_api_key_is_recognised_only_when_every_byte_matches() {
+        let k = keys();
+        assert_eq!(k.api_key_kind(k.anon_key()), Some(ApiKeyKind::LegacyAnon));
+        assert_eq!(k.api_key_kind(k.service_role_key()), Some(ApiKeyKind::LegacyServiceRole));
+        assert_eq!(k.api_key_kind(k.secret_key()), Some(ApiKeyKind::Secret));
+        let mut near = k.secret_key().to_string();
+        let last = if near.ends_with('A') { "B" } else { "A" };
+        near.replace_range(near.len() - 1.., last);
+        assert_eq!(k.api_key_kind(&near), None);
+        assert_eq!(k.api_key_kind(&k.secret_key()[..k.secret_key().len() - 1]), None);
+        assert_eq!(k.api_key_kind(""), None);
+    }
+
+    #[test]
     fn a_token_signed_by_another_project_is_refused() {
         let (a, b) = (keys(), keys());
-        let token = b.sign_hs256(&json!({"role": "service_role"})).unwrap();
+        let token = b.sign_hs256(&json!({"role": "service_role", "exp": chrono::Utc::now().timestamp() + 60})).unwrap();
         assert!(matches!(a.verify(&token), Err(TokenError::Invalid(_))));
         assert!(matches!(a.verify(b.anon_key()), Err(TokenError::Invalid(_))));
     }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod database;
 pub mod gateway;
 pub mod keys;
+mod private;
 pub mod realtime;
 pub mod rest;
 pub mod status;
@@ -59,9 +60,7 @@ impl LocalBase {
                 config.bind
             );
         }
-        std::fs::create_dir_all(&config.dir)
-            .with_context(|| format!("creating {}", config.dir.display()))?;
-        allow_cluster_owner_through(&config)?;
+        private::make_private_dir(&config.dir, cluster_owner(&config)?.as_ref())?;
         // A status file left by a killed run would tell waiting scripts we
         // are up before we are.
         let _ = std::fs::remove_file(config.dir.join("status.json"));
@@ -94,10 +93,13 @@ impl LocalBase {
 
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let serve = axum::serve(postrust_server::lenient_uri::LenientListener(listener), app)
-                .with_graceful_shutdown(async {
-                    let _ = shutdown_rx.await;
-                });
+            let serve = axum::serve(
+                postrust_server::lenient_uri::LenientListener(listener),
+                app.into_make_service_with_connect_info::<gateway::ClientAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = shutdown_rx.await;
+            });
             if let Err(e) = serve.await {
                 tracing::error!("localbase server stopped: {e}");
             }
@@ -212,24 +214,14 @@ impl Drop for LocalBase {
     }
 }
 
-/// As root, the cluster under `<dir>/db` is run by the `postgres` user, which
-/// must be able to pass through `<dir>` (a `mkdtemp` folder is 0700).
-fn allow_cluster_owner_through(config: &Config) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if config.database_url.is_some() || config.temporary_database || !nix_is_root() {
-        return Ok(());
+/// The user who must pass through `config.dir` to run the cluster under
+/// `<dir>/db`: as root, pgcluster runs PostgreSQL as `postgres`. `None` when
+/// no such cluster is started here or localbase does not run as root.
+fn cluster_owner(config: &Config) -> anyhow::Result<Option<nix::unistd::User>> {
+    if config.database_url.is_some() || config.temporary_database || !nix::unistd::geteuid().is_root() {
+        return Ok(None);
     }
-    let meta = std::fs::metadata(&config.dir)?;
-    let mode = meta.permissions().mode();
-    if mode & 0o001 == 0 {
-        std::fs::set_permissions(&config.dir, std::fs::Permissions::from_mode(mode | 0o011))
-            .with_context(|| format!("letting the postgres user through {}", config.dir.display()))?;
-    }
-    Ok(())
-}
-
-fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    nix::unistd::User::from_name("postgres").context("looking up the postgres user")
 }
 
 async fn build_app(
@@ -251,6 +243,7 @@ async fn build_app(
         issuer: format!("{api_url}/auth/v1"),
         jwt_expiry_secs: config.jwt_expiry_secs,
         enable_signup: config.enable_signup,
+        sign_in_limiter: Arc::new(auth::rate_limit::RateLimiter::new(config.sign_in_rate_limit)),
     });
     let app = Router::new().nest("/rest/v1", rest).nest("/auth/v1", auth);
     let (app, realtime) = with_realtime(app, db_url, keys.clone()).await?;

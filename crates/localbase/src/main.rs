@@ -37,6 +37,9 @@ struct Args {
     /// Let `POST /auth/v1/signup` create users.
     #[arg(long)]
     enable_signup: bool,
+    /// Password sign-ins allowed per client address per 5 minutes (0: no limit).
+    #[arg(long, default_value_t = localbase::config::DEFAULT_SIGN_IN_RATE_LIMIT)]
+    sign_in_rate_limit: u32,
     /// Use this database instead of a project-local cluster.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -62,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         migrations_dir: args.migrations,
         migrations: if args.builtin_migrations { MigrationRunner::Builtin } else { MigrationRunner::Auto },
         enable_signup: args.enable_signup,
+        sign_in_rate_limit: args.sign_in_rate_limit,
         print_status: true,
         ..Config::default()
     };

@@ -19,12 +19,12 @@ pub struct Status {
 }
 
 impl Status {
-    /// Writes `<dir>/status.json` (atomically, so a reader never sees half).
+    /// Writes `<dir>/status.json`, 0600 (it holds the service key and the
+    /// database password), atomically so a reader never sees half.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join("status.json");
         let staging = dir.join(".status.json.tmp");
-        std::fs::write(&staging, serde_json::to_string_pretty(self)?)
-            .with_context(|| format!("writing {}", staging.display()))?;
+        crate::private::write_private(&staging, &serde_json::to_string_pretty(self)?)?;
         std::fs::rename(&staging, &path).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }

@@ -66,6 +66,10 @@ impl AuthError {
             "Password should be at least 6 characters.",
         )
     }
+    /// Too many requests from one address (GoTrue's 429).
+    pub fn over_request_rate_limit() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "over_request_rate_limit", "Request rate limit reached")
+    }
     /// Something on the server's side failed; logged, and answered without
     /// detail.
     pub fn internal(e: impl std::fmt::Display) -> Self {

@@ -4,7 +4,9 @@
 
 mod admin;
 mod common;
+mod email_change;
 pub mod error;
+pub mod rate_limit;
 mod routes;
 pub mod sessions;
 pub mod users;
@@ -26,6 +28,8 @@ pub struct AuthState {
     pub issuer: String,
     pub jwt_expiry_secs: u64,
     pub enable_signup: bool,
+    /// Password sign-ins per client address (see [`rate_limit`]).
+    pub sign_in_limiter: Arc<rate_limit::RateLimiter>,
 }
 
 /// The routes, to be nested at `/auth/v1`.
@@ -35,6 +39,7 @@ pub fn router(state: AuthState) -> Router {
         .route("/user", get(routes::get_user).put(routes::put_user))
         .route("/logout", post(routes::logout))
         .route("/signup", post(routes::signup))
+        .route("/verify", post(email_change::verify))
         .route("/settings", get(routes::settings))
         .route("/health", get(routes::health))
         .route("/.well-known/jwks.json", get(routes::jwks))

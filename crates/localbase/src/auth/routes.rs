@@ -4,18 +4,20 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::common::{claims, ok, parse_body};
+use super::email_change;
 use super::error::AuthError;
 use super::sessions::{self, LogoutScope};
 use super::users::{self, NewUser, User, UserChange};
 use super::AuthState;
+use crate::gateway::ClientAddr;
 
 /// The signed-in user the bearer token names, and its session.
 async fn current_user(state: &AuthState, headers: &HeaderMap) -> Result<(User, Option<Uuid>), AuthError> {
@@ -56,14 +58,20 @@ struct RefreshGrant {
     refresh_token: Option<String>,
 }
 
-/// `POST /token?grant_type=password|refresh_token`.
+/// `POST /token?grant_type=password|refresh_token`. Password grants are
+/// rate-limited per client address.
 pub async fn token(
     State(state): State<AuthState>,
     Query(query): Query<HashMap<String, String>>,
+    extensions: Extensions,
     body: Bytes,
 ) -> Result<Response, AuthError> {
     match query.get("grant_type").map(String::as_str) {
         Some("password") => {
+            let client = extensions.get::<ConnectInfo<ClientAddr>>().map(|info| info.0 .0.ip());
+            if client.is_some_and(|address| !state.sign_in_limiter.allow(address)) {
+                return Err(AuthError::over_request_rate_limit());
+            }
             let grant: PasswordGrant = parse_body(&body)?;
             let password = grant.password.unwrap_or_default();
             let user = match (grant.email.filter(|e| !e.is_empty()), grant.phone.filter(|p| !p.is_empty())) {
@@ -73,10 +81,8 @@ pub async fn token(
                     return Err(AuthError::validation("missing email or phone"));
                 }
             };
-            let Some(user) = user else { return Err(AuthError::invalid_credentials()) };
-            if !users::password_matches(&user, password).await {
-                return Err(AuthError::invalid_credentials());
-            }
+            let matches = users::password_matches(user.as_ref(), password).await;
+            let Some(user) = user.filter(|_| matches) else { return Err(AuthError::invalid_credentials()) };
             if user.is_banned() {
                 return Err(AuthError::new(StatusCode::BAD_REQUEST, "user_banned", "User is banned"));
             }
@@ -114,7 +120,9 @@ struct UserUpdate {
     data: Option<Map<String, Value>>,
 }
 
-/// `PUT /user`: a signed-in user changes their email, password or metadata.
+/// `PUT /user`: a signed-in user changes their password or metadata at once.
+/// A new email is only requested: it takes effect when confirmed through
+/// `POST /verify` (see [`super::email_change`]), as on GoTrue.
 pub async fn put_user(
     State(state): State<AuthState>,
     headers: HeaderMap,
@@ -125,15 +133,23 @@ pub async fn put_user(
     if let Some(p) = &update.password {
         users::check_password(p)?;
     }
-    let email = update.email.as_deref().map(users::check_email).transpose()?;
+    let new_email = update
+        .email
+        .as_deref()
+        .map(users::check_email)
+        .transpose()?
+        .filter(|e| user.email.as_deref().is_none_or(|current| !current.eq_ignore_ascii_case(e)));
     let change = UserChange {
-        email,
         phone: update.phone,
         password: update.password,
         user_metadata: update.data,
         ..UserChange::default()
     };
     let user = users::update(&state.pool, &user, change).await?;
+    let user = match new_email {
+        Some(email) => email_change::request(&state, &user, &email).await?,
+        None => user,
+    };
     Ok(ok(user.to_json()))
 }
 

@@ -19,7 +19,8 @@ const COLUMNS: &str = "id, coalesce(aud, 'authenticated') as aud, coalesce(role,
     coalesce(phone::text, '') as phone, phone_confirmed_at, last_sign_in_at, \
     coalesce(raw_app_meta_data, '{}'::jsonb) as app_metadata, \
     coalesce(raw_user_meta_data, '{}'::jsonb) as user_metadata, banned_until, \
-    coalesce(is_anonymous, false) as is_anonymous, created_at, updated_at";
+    coalesce(is_anonymous, false) as is_anonymous, created_at, updated_at, \
+    nullif(email_change, '') as email_change, email_change_sent_at";
 
 /// A row of `auth.users`.
 #[derive(Debug, Clone)]
@@ -39,6 +40,9 @@ pub struct User {
     pub is_anonymous: bool,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// An address the user asked to change to, not yet confirmed.
+    pub email_change: Option<String>,
+    pub email_change_sent_at: Option<DateTime<Utc>>,
 }
 
 impl User {
@@ -59,6 +63,8 @@ impl User {
             is_anonymous: row.try_get("is_anonymous")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            email_change: row.try_get("email_change")?,
+            email_change_sent_at: row.try_get("email_change_sent_at")?,
         })
     }
 
@@ -87,8 +93,14 @@ impl User {
             "updated_at": self.updated_at,
             "is_anonymous": self.is_anonymous,
         });
-        if let (Some(until), Some(obj)) = (self.banned_until, user.as_object_mut()) {
-            obj.insert("banned_until".into(), json!(until));
+        if let Some(obj) = user.as_object_mut() {
+            if let Some(until) = self.banned_until {
+                obj.insert("banned_until".into(), json!(until));
+            }
+            if let Some(new_email) = &self.email_change {
+                obj.insert("new_email".into(), json!(new_email));
+                obj.insert("email_change_sent_at".into(), json!(self.email_change_sent_at));
+            }
         }
         user
     }
@@ -181,14 +193,31 @@ pub async fn hash_password(password: String) -> Result<String, AuthError> {
         .map_err(AuthError::internal)
 }
 
-/// Whether `password` matches the stored hash; false for a user without one.
-pub async fn password_matches(user: &User, password: String) -> bool {
-    let Some(hash) = user.encrypted_password.clone().filter(|h| !h.is_empty()) else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-        .await
-        .unwrap_or(false)
+/// Whether `password` is `user`'s; false for an unknown user or one without
+/// a password. Those cases check the password against a dummy hash of the
+/// same cost, so the answer takes as long as for a wrong password and its
+/// timing does not tell which emails have accounts.
+pub async fn password_matches(user: Option<&User>, password: String) -> bool {
+    let stored = user.and_then(|u| u.encrypted_password.clone()).filter(|h| !h.is_empty());
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| dummy_hash().to_owned());
+        bcrypt::verify(password, &hash).unwrap_or(false) && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A bcrypt hash of [`BCRYPT_COST`] that no password given to sign in is
+/// checked against for real; made once.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        bcrypt::hash(crate::keys::random_string(24), BCRYPT_COST).unwrap_or_else(|e| {
+            tracing::error!("auth: making the dummy password hash failed: {e}");
+            String::new()
+        })
+    })
 }
 
 pub async fn create(pool: &PgPool, new: NewUser) -> Result<User, AuthError> {

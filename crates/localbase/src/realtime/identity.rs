@@ -21,7 +21,8 @@ pub struct Identity {
 }
 
 /// Reads a token: an API key gives its role; otherwise it must be a valid JWT
-/// with a `role` claim. Returns the role and claims.
+/// with a `role` claim and an `exp` (a token without one would never expire).
+/// Returns the role and claims.
 pub fn resolve(verifier: &dyn TokenVerifier, token: &str) -> Result<(String, Value), String> {
     if let Some(role) = verifier.api_key_role(token) {
         // Legacy keys are JWTs whose claims PostgREST would set; new keys have none.
@@ -33,6 +34,9 @@ pub fn resolve(verifier: &dyn TokenVerifier, token: &str) -> Result<(String, Val
         return Ok((role, claims));
     }
     let claims = verifier.verify(token)?;
+    if !claims.get("exp").is_some_and(Value::is_number) {
+        return Err("the token has no exp claim".to_owned());
+    }
     let role = claims
         .get("role")
         .and_then(Value::as_str)

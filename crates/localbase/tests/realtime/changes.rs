@@ -238,6 +238,22 @@ async fn a_forged_or_expired_token_gets_a_join_error() {
 }
 
 #[tokio::test]
+async fn a_token_without_exp_gets_a_join_error() {
+    let fx = Fixture::start().await;
+    let mut phx = fx.connect(&fx.anon_key, Some("2.0.0")).await;
+    let forever = sign(&json!({"sub": uuid::Uuid::new_v4(), "role": "authenticated", "aud": "authenticated"}));
+
+    phx.join("leads", leads("*"), Some(&forever)).await;
+
+    let reply = phx.next().await;
+    assert_eq!(reply.event, "phx_reply");
+    assert_eq!(reply.payload["status"], "error", "{reply:?}");
+    assert!(reply.payload["response"]["reason"].as_str().unwrap().contains("exp"), "{reply:?}");
+    assert_eq!(fx.state.subscriber_count(), 0);
+    fx.stop().await;
+}
+
+#[tokio::test]
 async fn heartbeats_are_answered_on_the_phoenix_topic() {
     let fx = Fixture::start().await;
     for vsn in [Some("2.0.0"), Some("1.0.0")] {

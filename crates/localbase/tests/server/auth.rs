@@ -361,3 +361,174 @@ async fn two_tabs_refreshing_the_same_token_at_once_both_get_the_same_new_sessio
     lb.stop().await;
 }
 
+/// The median time `/token` takes to refuse `email` / `password`.
+async fn median_refusal(lb: &localbase::LocalBase, email: &str, password: &str) -> std::time::Duration {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let response = password_grant(lb, email, password).await;
+        times.push(started.elapsed());
+        assert_eq!(response.status(), 400);
+    }
+    times.sort();
+    times[1]
+}
+
+#[tokio::test]
+async fn an_unknown_email_takes_as_long_to_refuse_as_a_wrong_password() {
+    let lb = start().await;
+    create_user(&lb, "ravi@example.com", "password-2").await;
+    // The first unknown email also makes the dummy hash; do not time it.
+    assert_eq!(password_grant(&lb, "warmup@example.com", "password-2").await.status(), 400);
+
+    let wrong_password = median_refusal(&lb, "ravi@example.com", "wrong-password").await;
+    let unknown_email = median_refusal(&lb, "nobody@example.com", "wrong-password").await;
+
+    assert!(
+        unknown_email.as_secs_f64() >= 0.6 * wrong_password.as_secs_f64(),
+        "an unknown email answered in {unknown_email:?}, a wrong password in {wrong_password:?}"
+    );
+    lb.stop().await;
+}
+
+#[tokio::test]
+async fn password_sign_ins_beyond_the_limit_from_one_address_get_429() {
+    let lb = start_with(|c| c.sign_in_rate_limit = 3).await;
+    create_user(&lb, "ravi@example.com", "password-2").await;
+    for _ in 0..3 {
+        assert_eq!(password_grant(&lb, "ravi@example.com", "wrong-password").await.status(), 400);
+    }
+
+    let limited = password_grant(&lb, "ravi@example.com", "password-2").await;
+
+    assert_eq!(limited.status(), 429);
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["code"], "over_request_rate_limit", "{body}");
+    assert_eq!(body["message"], "Request rate limit reached");
+    lb.stop().await;
+}
+
+#[tokio::test]
+async fn the_default_limit_lets_a_test_suite_sign_in_a_dozen_times() {
+    let lb = start().await;
+    create_user(&lb, "ravi@example.com", "password-2").await;
+
+    for _ in 0..12 {
+        sign_in(&lb, "ravi@example.com", "password-2").await;
+    }
+    lb.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_without_exp_is_refused() {
+    let lb = start().await;
+    let user = create_user(&lb, "dev@example.com", "password-4").await;
+    let forever = lb.keys().sign_es256(&json!({"sub": user["id"], "role": "authenticated", "aud": "authenticated"})).unwrap();
+
+    let response = http()
+        .get(format!("{}/auth/v1/user", lb.api_url()))
+        .header("apikey", lb.anon_key())
+        .bearer_auth(&forever)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "bad_jwt", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("exp"), "{body}");
+    lb.stop().await;
+}
+
+async fn email_of(pool: &sqlx::PgPool, id: &Value) -> (Option<String>, Option<chrono::DateTime<chrono::Utc>>) {
+    sqlx::query_as("select email::text, email_confirmed_at from auth.users where id = $1::uuid")
+        .bind(id.as_str().unwrap())
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn put_email(lb: &localbase::LocalBase, access_token: &str, email: &str) -> reqwest::Response {
+    http()
+        .put(format!("{}/auth/v1/user", lb.api_url()))
+        .header("apikey", lb.anon_key())
+        .bearer_auth(access_token)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn verify(lb: &localbase::LocalBase, body: Value) -> reqwest::Response {
+    http()
+        .post(format!("{}/auth/v1/verify", lb.api_url()))
+        .header("apikey", lb.anon_key())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_email_applies_only_once_confirmed_through_verify() {
+    let lb = start().await;
+    let user = create_user(&lb, "dev@example.com", "password-4").await;
+    let session = sign_in(&lb, "dev@example.com", "password-4").await;
+    let pool = sqlx::PgPool::connect(lb.db_url()).await.unwrap();
+    let before = email_of(&pool, &user["id"]).await;
+
+    let requested = put_email(&lb, session["access_token"].as_str().unwrap(), "Priya@Example.com").await;
+
+    assert_eq!(requested.status(), 200);
+    let answered: Value = requested.json().await.unwrap();
+    assert_eq!(answered["email"], "dev@example.com");
+    assert_eq!(answered["new_email"], "priya@example.com");
+    assert_eq!(email_of(&pool, &user["id"]).await, before, "email and email_confirmed_at unchanged until confirmed");
+    assert_eq!(password_grant(&lb, "priya@example.com", "password-4").await.status(), 400);
+    let wrong = verify(&lb, json!({"type": "email_change", "token_hash": "0".repeat(56)})).await;
+    assert_eq!(wrong.status(), 403);
+    assert_eq!(wrong.json::<Value>().await.unwrap()["code"], "otp_expired");
+    assert_eq!(email_of(&pool, &user["id"]).await, before);
+
+    // The "mail": the token hash localbase logs, stored like GoTrue's.
+    let token_hash: String = sqlx::query_scalar("select email_change_token_new::text from auth.users where id = $1::uuid")
+        .bind(user["id"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let confirmed = verify(&lb, json!({"type": "email_change", "token_hash": token_hash})).await;
+
+    assert_eq!(confirmed.status(), 200);
+    let new_session: Value = confirmed.json().await.unwrap();
+    assert_eq!(new_session["user"]["email"], "priya@example.com");
+    assert!(new_session["user"].get("new_email").is_none(), "{new_session}");
+    let (email, confirmed_at) = email_of(&pool, &user["id"]).await;
+    assert_eq!(email.as_deref(), Some("priya@example.com"));
+    assert!(confirmed_at > before.1, "the new address is confirmed now");
+    assert_eq!(password_grant(&lb, "priya@example.com", "password-4").await.status(), 200);
+    assert_eq!(password_grant(&lb, "dev@example.com", "password-4").await.status(), 400);
+    let reused = verify(&lb, json!({"type": "email_change", "token_hash": token_hash})).await;
+    assert_eq!(reused.status(), 403, "a token confirms once");
+    lb.stop().await;
+}
+
+#[tokio::test]
+async fn an_email_change_to_a_taken_address_is_refused_and_records_nothing() {
+    let lb = start().await;
+    let user = create_user(&lb, "dev@example.com", "password-4").await;
+    create_user(&lb, "priya@example.com", "password-5").await;
+    let session = sign_in(&lb, "dev@example.com", "password-4").await;
+
+    let response = put_email(&lb, session["access_token"].as_str().unwrap(), "priya@example.com").await;
+
+    assert_eq!(response.status(), 422);
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], "email_exists");
+    let pool = sqlx::PgPool::connect(lb.db_url()).await.unwrap();
+    let pending: Option<String> = sqlx::query_scalar("select nullif(email_change, '') from auth.users where id = $1::uuid")
+        .bind(user["id"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, None);
+    lb.stop().await;
+}

@@ -230,6 +230,23 @@ async fn an_expired_token_is_refused_with_401() {
 }
 
 #[tokio::test]
+async fn a_well_signed_token_without_exp_is_refused_with_401() {
+    let lb = start().await;
+    let user = create_user(&lb, "dev@example.com", "password-4").await;
+    let forever = lb.keys().sign_es256(&json!({"role": "authenticated", "sub": user["id"], "aud": "authenticated"})).unwrap();
+    let legacy_forever = lb.keys().sign_hs256(&json!({"role": "service_role"})).unwrap();
+
+    for token in [forever.as_str(), legacy_forever.as_str()] {
+        let response = rest(&lb, lb.anon_key()).from("planets").auth(token).select("id").execute().await.unwrap();
+
+        assert_eq!(response.status(), 401, "token {token}");
+        let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(body["code"], "PGRST303", "{body}");
+    }
+    lb.stop().await;
+}
+
+#[tokio::test]
 async fn a_request_without_an_apikey_is_refused_with_401_everywhere() {
     let lb = start().await;
 
