@@ -4,9 +4,16 @@
 //! code that senders can match. Client mistakes are 4xx; only an unreachable
 //! PostgREST or database is 5xx (503 with `Retry-After`), and never a 500 for
 //! anything a client sent.
+//!
+//! When to use which: a handler returns `Result<_, IngestError>` for anything
+//! it refuses before the lead reaches the store (`?` renders it). An outcome
+//! that must also be kept for idempotent replays is rendered once into a
+//! status and body, and sent with [`response`]. Either way `Retry-After` is
+//! set here and nowhere else.
 
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use bloc_shared::ingest::ApiError;
 
 /// Seconds a sender should wait before retrying after a 503.
@@ -78,10 +85,20 @@ impl ResponseError for IngestError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
+        let mut response = response(self.status_code());
         if let Some(secs) = self.retry_after() {
-            response.insert_header(("Retry-After", secs.to_string()));
+            response.insert_header((RETRY_AFTER, secs.to_string()));
         }
         response.json(self.body())
     }
+}
+
+/// Starts a response with `status`. A 503 tells the sender when to come
+/// back (`Retry-After: RETRY_AFTER_SECS`), whichever route sends it.
+pub fn response(status: StatusCode) -> HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+    }
+    response
 }

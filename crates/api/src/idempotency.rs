@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_web::http::StatusCode;
 use tokio::sync::watch;
 
 /// How long a response is replayed.
@@ -25,7 +26,7 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 /// A response as first sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
-    pub status: u16,
+    pub status: StatusCode,
     pub body: Vec<u8>,
 }
 
@@ -92,14 +93,6 @@ impl IdempotencyStore {
         });
         before - entries.len()
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The right to process a key. Dropped without [`Claim::finish`] (the
@@ -119,7 +112,7 @@ impl Claim {
                 let now = Instant::now();
                 entries.retain(|_, e| !matches!(e, Entry::Done { expires, .. } if *expires <= now));
             }
-            if response.status < 500 && entries.len() < MAX_ENTRIES {
+            if !response.status.is_server_error() && entries.len() < MAX_ENTRIES {
                 entries.insert(
                     self.key.clone(),
                     Entry::Done { fingerprint: self.fingerprint, response: response.clone(), expires: Instant::now() + RETENTION },
@@ -150,7 +143,7 @@ mod tests {
     use super::*;
 
     fn ok(body: &str) -> StoredResponse {
-        StoredResponse { status: 201, body: body.as_bytes().to_vec() }
+        StoredResponse { status: StatusCode::CREATED, body: body.as_bytes().to_vec() }
     }
 
     #[test]
@@ -185,7 +178,7 @@ mod tests {
     fn a_server_error_is_not_kept() {
         let store = IdempotencyStore::default();
         let Begin::Process(claim) = store.begin("k", [1; 32]) else { panic!() };
-        claim.finish(StoredResponse { status: 503, body: vec![] });
+        claim.finish(StoredResponse { status: StatusCode::SERVICE_UNAVAILABLE, body: vec![] });
         assert!(matches!(store.begin("k", [1; 32]), Begin::Process(_)));
     }
 
@@ -194,7 +187,7 @@ mod tests {
         let store = IdempotencyStore::default();
         let Begin::Process(claim) = store.begin("k", [1; 32]) else { panic!() };
         drop(claim);
-        assert!(store.is_empty());
+        assert!(store.entries.lock().unwrap().is_empty());
         assert!(matches!(store.begin("k", [1; 32]), Begin::Process(_)));
     }
 }

@@ -12,6 +12,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod rpc;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use configuration::Settings;

@@ -1,16 +1,12 @@
 //! Builds the server: binds its own listener (port 0 in tests), starts the
-//! batch and maintenance tasks, and wires the routes.
+//! batch and maintenance tasks, and wires the routes. Nothing here is
+//! imported by a route.
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
+use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use tracing::Instrument;
 
 use crate::batching::Batcher;
 use crate::configuration::Settings;
@@ -20,17 +16,8 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::rpc::Rest;
-
-/// Shared by every request.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub rest: Rest,
-    /// `None` when batching is off: each lead is its own `ingest_lead` call.
-    pub batcher: Option<Batcher>,
-    pub idempotency: IdempotencyStore,
-    pub metrics: Arc<Metrics>,
-    pub rate_limiter: Option<RateLimiter>,
-}
+use crate::state::AppState;
+use crate::telemetry;
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -64,7 +51,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(actix_web::middleware::from_fn(observe))
+                .wrap(actix_web::middleware::from_fn(telemetry::observe))
                 .configure(routes::config)
         })
         // Generous under bursts on small machines; a proxy in front handles slow clients.
@@ -84,34 +71,4 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-/// Per request: a request id (taken from `X-Request-Id` or made), a tracing
-/// span carrying it, and the request metrics.
-async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
-    let span = tracing::info_span!("request", %request_id, %method, %route);
-    let mut response = next.call(req).instrument(span.clone()).await?;
-    let status = response.status().as_u16();
-    if let Some(metrics) = metrics {
-        metrics.observe_request(&route, status, started.elapsed());
-    }
-    span.in_scope(|| tracing::info!(status, elapsed_ms = started.elapsed().as_millis() as u64, "done"));
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
-    }
-    Ok(response)
 }

@@ -1,10 +1,12 @@
 //! Liveness and readiness.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::startup::AppState;
+use crate::error;
+use crate::state::AppState;
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,9 +33,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ok" }),
         Err(error) => {
             tracing::warn!(%error, "not ready");
-            HttpResponse::ServiceUnavailable()
-                .insert_header(("Retry-After", crate::error::RETRY_AFTER_SECS.to_string()))
-                .json(Health { status: "unavailable" })
+            error::response(StatusCode::SERVICE_UNAVAILABLE).json(Health { status: "unavailable" })
         }
     }
 }

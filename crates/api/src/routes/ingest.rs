@@ -1,22 +1,25 @@
 //! `POST /api/ingest`: verify, de-duplicate deliveries, parse, normalize, store.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::{ContentType, HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bloc_shared::fields::RawLead;
 use bloc_shared::ingest::{
     mask_phone, normalize_lead, ApiError, BatchItem, BatchResponse, IngestPayload, IngestResult, LeadResponse,
     LeadStatus,
 };
 use futures::StreamExt;
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::auth;
-use crate::error::IngestError;
+use crate::error::{self, IngestError};
 use crate::idempotency::{Begin, StoredResponse};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Most leads in one JSON array.
 pub const MAX_BATCH: usize = 1000;
@@ -54,80 +57,102 @@ pub const MAX_BATCH: usize = 1000;
         (status = 503, description = "PostgREST or the database is unreachable; retry after `Retry-After`", body = ApiError),
     )
 )]
-pub async fn ingest(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    let body = match read_body(&req, payload, state.settings.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return reply(&Err(e)),
-    };
-
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let method = match auth::verify(req.headers(), &body, &state.settings.webhook_secrets, now) {
-        Ok(method) => method,
-        Err(_) => {
-            tracing::info!("refused: unauthenticated");
-            return reply(&Err(IngestError::Unauthorized));
-        }
-    };
-    tracing::debug!(?method, "authenticated");
-
+pub async fn ingest(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, IngestError> {
+    let body = read_body(&req, payload, state.settings.max_body_bytes).await?;
+    authenticate(&req, &body, &state)?;
     if let (Some(limiter), Some(peer)) = (&state.rate_limiter, req.peer_addr()) {
-        if let Err(retry_after) = limiter.check(peer.ip()) {
-            return reply(&Err(IngestError::RateLimited { retry_after }));
-        }
+        limiter.check(peer.ip()).map_err(|retry_after| IngestError::RateLimited { retry_after })?;
     }
-
-    let Some(key) = idempotency_key(req.headers()) else {
-        let (status, body) = process_detached(state.clone(), req.headers().clone(), body).await;
-        return respond(status, body, false);
+    let (answer, replayed) = match idempotency_key(req.headers()) {
+        None => (process_detached(state.into_inner(), req.headers().clone(), body).await?, false),
+        Some(key) => process_once(state.into_inner(), &key, req.headers().clone(), body).await?,
     };
+    Ok(respond(answer, replayed))
+}
 
+/// The one way an ingest outcome is sent, first time or replayed.
+fn respond(answer: StoredResponse, replayed: bool) -> HttpResponse {
+    let mut response = error::response(answer.status);
+    response.content_type(ContentType::json());
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.body(answer.body)
+}
+
+fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(), IngestError> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let method = auth::verify(req.headers(), body, &state.settings.webhook_secrets, now).map_err(|_| {
+        tracing::info!("refused: unauthenticated");
+        IngestError::Unauthorized
+    })?;
+    tracing::debug!(?method, "authenticated");
+    Ok(())
+}
+
+/// A delivery without a key: processed on its own task, so a sender that
+/// disconnects does not cancel a half-done store.
+async fn process_detached(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: web::Bytes,
+) -> Result<StoredResponse, IngestError> {
+    let task = actix_web::rt::spawn(async move { process(&state, &headers, body).await });
+    task.await.map_err(|_| IngestError::Unavailable)
+}
+
+/// A keyed delivery: processed once; repeats get the first answer (`true`).
+async fn process_once(
+    state: Arc<AppState>,
+    key: &str,
+    headers: HeaderMap,
+    body: web::Bytes,
+) -> Result<(StoredResponse, bool), IngestError> {
     let fingerprint: [u8; 32] = Sha256::digest(&body).into();
     loop {
-        match state.idempotency.begin(&key, fingerprint) {
-            Begin::Replay(stored) => return respond(stored.status, stored.body, true),
-            Begin::Mismatch => return reply(&Err(IngestError::IdempotencyKeyReused)),
+        match state.idempotency.begin(key, fingerprint) {
+            Begin::Replay(stored) => return Ok((stored, true)),
+            Begin::Mismatch => return Err(IngestError::IdempotencyKeyReused),
             Begin::Wait(mut done) => {
                 if let Ok(answer) = done.wait_for(Option::is_some).await {
                     if let Some(stored) = answer.clone() {
-                        return respond(stored.status, stored.body, true);
+                        return Ok((stored, true));
                     }
                 }
                 // The first attempt was cancelled: try to take the key over.
             }
             Begin::Process(claim) => {
                 let state = state.clone();
-                let headers = req.headers().clone();
                 // Runs to the end even if this sender disconnects, so the
                 // claim is always settled and waiters always get an answer.
                 let task = actix_web::rt::spawn(async move {
-                    let (status, body) = process(&state, &headers, body).await;
-                    claim.finish(StoredResponse { status, body: body.clone() });
-                    (status, body)
+                    let answer = process(&state, &headers, body).await;
+                    claim.finish(answer.clone());
+                    answer
                 });
-                return match task.await {
-                    Ok((status, body)) => respond(status, body, false),
-                    Err(_) => reply(&Err(IngestError::Unavailable)),
-                };
+                return task.await.map(|answer| (answer, false)).map_err(|_| IngestError::Unavailable);
             }
         }
     }
 }
 
-async fn process_detached(state: web::Data<AppState>, headers: HeaderMap, body: web::Bytes) -> (u16, Vec<u8>) {
-    let task = actix_web::rt::spawn(async move { process(&state, &headers, body).await });
-    task.await.unwrap_or_else(|_| render(&Err(IngestError::Unavailable)))
+/// Parses, normalizes and stores; returns the status and JSON body to send.
+async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes) -> StoredResponse {
+    let outcome = match parse(headers, &body) {
+        Err(e) => Err(e),
+        Ok(Parsed::One(raw)) => ingest_one(state, *raw).await.map(|(status, lead)| answer(status, &lead)),
+        Ok(Parsed::Many(items)) => ingest_many(state, items).await.map(|batch| answer(StatusCode::OK, &batch)),
+    };
+    outcome.unwrap_or_else(|e| answer(e.status_code(), &e.body()))
 }
 
-/// Parses, normalizes and stores; returns the status and JSON body to send.
-async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes) -> (u16, Vec<u8>) {
-    match parse(headers, &body) {
-        Err(e) => render(&Err(e)),
-        Ok(Parsed::One(raw)) => render(&ingest_one(state, *raw).await),
-        Ok(Parsed::Many(items)) => match ingest_many(state, items).await {
-            Ok(batch) => (200, serde_json::to_vec(&batch).unwrap_or_default()),
-            Err(e) => render(&Err(e)),
-        },
-    }
+/// A status and its JSON body, as sent and as kept for replays.
+fn answer(status: StatusCode, body: &impl Serialize) -> StoredResponse {
+    StoredResponse { status, body: serde_json::to_vec(body).unwrap_or_default() }
 }
 
 enum Parsed {
@@ -177,7 +202,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Parsed, IngestError> {
     }
 }
 
-async fn ingest_one(state: &AppState, raw: RawLead) -> Result<(u16, LeadResponse), IngestError> {
+async fn ingest_one(state: &AppState, raw: RawLead) -> Result<(StatusCode, LeadResponse), IngestError> {
     let payload = normalize_lead(raw, state.settings.default_phone_region).map_err(|e| {
         state.metrics.observe_lead("invalid");
         tracing::info!(error = %e.error, "lead refused");
@@ -252,12 +277,12 @@ async fn ingest_many(state: &AppState, items: Vec<Result<RawLead, ApiError>>) ->
     Ok(BatchResponse { results })
 }
 
-fn status_code(status: LeadStatus) -> u16 {
+fn status_code(status: LeadStatus) -> StatusCode {
     match status {
-        LeadStatus::Assigned => 201,
-        LeadStatus::Duplicate => 200,
-        LeadStatus::Unassigned => 202,
-        LeadStatus::Invalid => 422,
+        LeadStatus::Assigned => StatusCode::CREATED,
+        LeadStatus::Duplicate => StatusCode::OK,
+        LeadStatus::Unassigned => StatusCode::ACCEPTED,
+        LeadStatus::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -300,37 +325,4 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-fn render(result: &Result<(u16, LeadResponse), IngestError>) -> (u16, Vec<u8>) {
-    match result {
-        Ok((status, lead)) => (*status, serde_json::to_vec(lead).unwrap_or_default()),
-        Err(e) => {
-            use actix_web::ResponseError;
-            (e.status_code().as_u16(), serde_json::to_vec(&e.body()).unwrap_or_default())
-        }
-    }
-}
-
-fn reply(result: &Result<(u16, LeadResponse), IngestError>) -> HttpResponse {
-    match result {
-        Err(e) => actix_web::ResponseError::error_response(e),
-        Ok(_) => {
-            let (status, body) = render(result);
-            respond(status, body, false)
-        }
-    }
-}
-
-fn respond(status: u16, body: Vec<u8>, replayed: bool) -> HttpResponse {
-    let code = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::SERVICE_UNAVAILABLE);
-    let mut response = HttpResponse::build(code);
-    response.content_type("application/json");
-    if status == 503 {
-        response.insert_header(("Retry-After", crate::error::RETRY_AFTER_SECS.to_string()));
-    }
-    if replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    response.body(body)
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Prometheus text: requests by route and status, leads by outcome, batch sizes, latency.
 #[utoipa::path(

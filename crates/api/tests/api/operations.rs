@@ -57,25 +57,75 @@ async fn a_sender_over_the_rate_limit_gets_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_maintenance_rpcs_answer_through_postgrest() {
     let app = spawn_app().await;
-    let settings_like = bloc_api::Settings::from_lookup(|name| match name {
-        "SUPABASE_URL" => app.base.as_ref().map(|b| b.api_url().to_string()),
-        "SUPABASE_SERVICE_ROLE_KEY" => app.base.as_ref().map(|b| b.service_role_key().to_string()),
-        "WEBHOOK_SECRETS" => Some(SECRET.into()),
-        _ => None,
-    })
-    .unwrap();
-    let rest = bloc_api::rpc::Rest::new(&settings_like);
+    let rest = service_rest(&app);
     for function in ["reassign_stale_leads", "assign_backlog"] {
         let result = rest.maintenance(function).await.unwrap_or_else(|e| panic!("{function}: {e}"));
         assert_eq!(result["moved"], 0, "{function}: {result}");
     }
-    // A stored unassigned lead ends up with a caller who becomes available
-    // (by the backlog trigger or by this run).
-    let id = json(app.post_json(&json!({"phone": "9876543210"})).await).await["lead_id"].as_i64().unwrap();
-    let caller = app.add_caller("Late", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_backlog_assigns_a_lead_left_unassigned_when_its_callers_pause_simply_expires() {
+    let app = spawn_app().await;
+    let rest = service_rest(&app);
+    // Paused for a few more seconds: the insert trigger does not drain the
+    // backlog for a paused caller, and nothing fires when a pause expires.
+    let caller: i64 = app
+        .db
+        .query_one(
+            "insert into public.callers (name, assigned_states, daily_lead_limit, paused_until) \
+             values ('Back soon', '{}', 1000, now() + interval '5 seconds') returning id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let response = app.post_json(&json!({"phone": "9876543210"})).await;
+    assert_eq!(response.status().as_u16(), 202, "nobody is eligible while the only caller is paused");
+    let id = json(response).await["lead_id"].as_i64().unwrap();
+    app.db
+        .execute("select pg_sleep(extract(epoch from paused_until - clock_timestamp()) + 0.2) from public.callers", &[])
+        .await
+        .unwrap();
+    assert_eq!(lead_caller(&app, id).await, None, "the pause expired without anything assigning the lead");
+
     let result = rest.maintenance("assign_backlog").await.unwrap();
-    assert!(result["moved"].is_i64(), "{result}");
-    let assigned: Option<i64> =
-        app.db.query_one("select caller_id from public.leads where id = $1", &[&id]).await.unwrap().get(0);
-    assert_eq!(assigned, Some(caller));
+
+    assert_eq!(result["moved"], 1, "{result}");
+    assert_eq!(result["leads"], json!([id]), "{result}");
+    assert_eq!(lead_caller(&app, id).await, Some(caller));
+    let reason: String = app
+        .db
+        .query_one("select reason from public.assignment_logs where lead_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(reason, "backlog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_created_active_takes_the_backlog_at_once_without_a_maintenance_run() {
+    let app = spawn_app().await;
+    let id = json(app.post_json(&json!({"phone": "9876543210"})).await).await["lead_id"].as_i64().unwrap();
+
+    let caller = app.add_caller("Late", &[]).await;
+
+    assert_eq!(lead_caller(&app, id).await, Some(caller));
+}
+
+/// A PostgREST client with the service key, as the maintenance job uses.
+fn service_rest(app: &TestApp) -> bloc_api::rpc::Rest {
+    let base = app.base.as_ref().unwrap();
+    let settings = bloc_api::Settings::from_lookup(|name| match name {
+        "SUPABASE_URL" => Some(base.api_url().to_string()),
+        "SUPABASE_SERVICE_ROLE_KEY" => Some(base.service_role_key().to_string()),
+        "WEBHOOK_SECRETS" => Some(SECRET.into()),
+        _ => None,
+    })
+    .unwrap();
+    bloc_api::rpc::Rest::new(&settings)
+}
+
+async fn lead_caller(app: &TestApp, id: i64) -> Option<i64> {
+    app.db.query_one("select caller_id from public.leads where id = $1", &[&id]).await.unwrap().get(0)
 }
