@@ -5,10 +5,17 @@
 //! and 100, each at 1, 16 and 64 connections, and prints a Markdown table of
 //! leads/s and per-call p50/p99 latency for docs/benchmarks.md.
 //!
-//! Run: `cargo run --release -p bloc-tests --bin engine-bench -- [--seconds 5] [--dir PATH] [--migrations DIR]`
-//! (`--dir` defaults to a temp folder on the same disk as /tmp, removed afterwards;
-//! `--migrations` defaults to supabase/migrations, and lets an older version of
-//! the engine be measured under the same machine load for a before/after).
+//! Run: `cargo run --release -p bloc-tests --bin engine-bench -- [--seconds 5] [--dir PATH]
+//! [--migrations DIR]... [--designs probe,lead,1,10,100] [--connections 1,16,64] [--rounds 1]`
+//!
+//! - `--dir` defaults to a temp folder on the same disk as /tmp, removed afterwards.
+//! - `--migrations` defaults to supabase/migrations. Give it more than once to
+//!   compare engines side by side in one run: each gets its own database in
+//!   the same cluster, and their cells alternate (engine 1, engine 2, … for
+//!   each design and connection count, `--rounds` times), so they see the
+//!   same machine load. A ratio to the first engine is printed per cell.
+//! - `--designs`: `probe` (the commit-flush baseline), `lead` (`ingest_lead`),
+//!   or a batch size for `ingest_leads`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +52,7 @@ impl Design {
 }
 
 struct Cell {
+    engine: usize,
     design: Design,
     connections: usize,
     leads: u64,
@@ -58,35 +66,80 @@ const STATES: [&str; 6] = ["MH", "KA", "TN", "DL", "UP", "WB"];
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let list_of = |flag: &str, default: &str| -> Vec<String> {
+        value_of(flag).unwrap_or_else(|| default.to_string()).split(',').map(str::to_string).collect()
+    };
     let seconds: u64 = value_of("--seconds").map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let rounds: usize = value_of("--rounds").map(|s| s.parse()).transpose()?.unwrap_or(1);
+    let designs = list_of("--designs", "probe,lead,1,10,100")
+        .iter()
+        .map(|d| match d.as_str() {
+            "probe" => Ok(Design::CommitProbe),
+            "lead" => Ok(Design::PerLead),
+            n => n.parse().map(Design::Batch).with_context(|| format!("unknown design {n}")),
+        })
+        .collect::<anyhow::Result<Vec<Design>>>()?;
+    let connections =
+        list_of("--connections", "1,16,64").iter().map(|c| c.parse()).collect::<Result<Vec<usize>, _>>()?;
+    let mut engines: Vec<std::path::PathBuf> = args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| *a == "--migrations")
+        .filter_map(|(i, _)| args.get(i + 1).map(Into::into))
+        .collect();
+    if engines.is_empty() {
+        engines.push(pgcluster::testing::migrations_dir());
+    }
     let temp = tempfile::Builder::new().prefix("bloc-bench-").tempdir()?;
     let dir = value_of("--dir").map(Into::into).unwrap_or_else(|| temp.path().to_path_buf());
 
     let cluster = Cluster::start(&ClusterOptions { dir, port: None, durable: true })
         .context("starting a durable PostgreSQL cluster")?;
-    let url = pgcluster::create_database(&cluster.url("postgres"), "bench")?;
-    pgcluster::bootstrap(&url)?;
-    let migrations = value_of("--migrations").map(Into::into).unwrap_or_else(pgcluster::testing::migrations_dir);
-    pgcluster::migrations::apply(&url, &migrations)?;
+    let mut urls = Vec::new();
+    for (i, migrations) in engines.iter().enumerate() {
+        let url = pgcluster::create_database(&cluster.url("postgres"), &format!("bench_{i}"))?;
+        pgcluster::bootstrap(&url)?;
+        pgcluster::migrations::apply(&url, migrations)
+            .with_context(|| format!("applying {}", migrations.display()))?;
+        urls.push(url);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let cells = runtime.block_on(run_all(&url, Duration::from_secs(seconds)))?;
+    let plan = Plan { designs, connections, rounds, duration: Duration::from_secs(seconds) };
+    let cells = runtime.block_on(run_all(&urls, &plan))?;
 
-    println!("| Design | Connections | Leads/s | p50 per call | p99 per call | Leads |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for c in &cells {
+    for (i, migrations) in engines.iter().enumerate() {
+        println!("engine {}: {}", i + 1, migrations.display());
+    }
+    println!();
+    println!("| Engine | Design | Connections | Leads/s | p50 per call | p99 per call | Leads | vs engine 1 |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let rate = |c: &Cell| c.leads as f64 / c.elapsed.as_secs_f64();
+    for (n, c) in cells.iter().enumerate() {
+        // The same round's cell of engine 1 for this design and connection count.
+        let first = &cells[n - c.engine];
+        let ratio = if c.engine == 0 { "".to_string() } else { format!("{:.2}×", rate(c) / rate(first)) };
         println!(
-            "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            "| {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} |",
+            c.engine + 1,
             c.design.label(),
             c.connections,
-            c.leads as f64 / c.elapsed.as_secs_f64(),
+            rate(c),
             c.p50.as_secs_f64() * 1000.0,
             c.p99.as_secs_f64() * 1000.0,
-            c.leads
+            c.leads,
+            ratio
         );
     }
     drop(cluster);
     Ok(())
+}
+
+struct Plan {
+    designs: Vec<Design>,
+    connections: Vec<usize>,
+    rounds: usize,
+    duration: Duration,
 }
 
 async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
@@ -95,35 +148,45 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     Ok(client)
 }
 
-async fn run_all(url: &str, duration: Duration) -> anyhow::Result<Vec<Cell>> {
-    let admin = connect(url).await?;
-    // 20 callers across the states, limits high enough that tiers 1 and 2
-    // do the work (overflow costs the same query).
-    admin
-        .batch_execute(
-            "insert into callers (name, assigned_states, languages, daily_lead_limit)
-             select 'Caller ' || g,
-                    array[(array['MH','KA','TN','DL','UP'])[1 + g % 5]],
-                    case when g % 2 = 0 then array['hi','en'] else array['en'] end,
-                    1000000
-               from generate_series(1, 20) g",
-        )
-        .await?;
+async fn run_all(urls: &[String], plan: &Plan) -> anyhow::Result<Vec<Cell>> {
+    let mut admins = Vec::new();
+    for url in urls {
+        let admin = connect(url).await?;
+        // 20 callers across the states, limits high enough that tiers 1 and 2
+        // do the work (overflow costs the same query).
+        admin
+            .batch_execute(
+                "insert into callers (name, assigned_states, languages, daily_lead_limit)
+                 select 'Caller ' || g,
+                        array[(array['MH','KA','TN','DL','UP'])[1 + g % 5]],
+                        case when g % 2 = 0 then array['hi','en'] else array['en'] end,
+                        1000000
+                   from generate_series(1, 20) g;
+                 create table bench_commit_probe (id bigint generated always as identity, at timestamptz default now())",
+            )
+            .await?;
+        admins.push(admin);
+    }
     let phones = Arc::new(AtomicU64::new(0));
     let mut cells = Vec::new();
-    admin.batch_execute("create table bench_commit_probe (id bigint generated always as identity, at timestamptz default now())").await?;
-    for design in [Design::CommitProbe, Design::PerLead, Design::Batch(1), Design::Batch(10), Design::Batch(100)] {
-        for connections in [1, 16, 64] {
-            admin
-                .batch_execute("truncate leads, assignment_logs, caller_daily_loads, bench_commit_probe; checkpoint")
-                .await?;
-            let cell = run_cell(url, design, connections, duration, phones.clone()).await?;
-            eprintln!(
-                "{} x {connections}: {:.0} leads/s",
-                design.label(),
-                cell.leads as f64 / cell.elapsed.as_secs_f64()
-            );
-            cells.push(cell);
+    for _ in 0..plan.rounds {
+        for &design in &plan.designs {
+            for &connections in &plan.connections {
+                for (engine, (url, admin)) in urls.iter().zip(&admins).enumerate() {
+                    admin
+                        .batch_execute("truncate leads, assignment_logs, caller_daily_loads, bench_commit_probe; checkpoint")
+                        .await?;
+                    let mut cell = run_cell(url, design, connections, plan.duration, phones.clone()).await?;
+                    cell.engine = engine;
+                    eprintln!(
+                        "engine {} {} x {connections}: {:.0} leads/s",
+                        engine + 1,
+                        design.label(),
+                        cell.leads as f64 / cell.elapsed.as_secs_f64()
+                    );
+                    cells.push(cell);
+                }
+            }
         }
     }
     Ok(cells)
@@ -202,5 +265,5 @@ async fn run_cell(
     let elapsed = start.elapsed();
     latencies.sort();
     let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or_default();
-    Ok(Cell { design, connections, leads, elapsed, p50: pick(0.5), p99: pick(0.99) })
+    Ok(Cell { engine: 0, design, connections, leads, elapsed, p50: pick(0.5), p99: pick(0.99) })
 }
