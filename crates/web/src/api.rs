@@ -254,9 +254,12 @@ impl Api {
         rows.into_iter().next().ok_or(ApiError::LeadNotFound(id))
     }
 
-    /// A lead's assignment timeline, oldest first.
-    pub async fn assignment_logs(&self, lead_id: i64) -> ApiResult<Vec<AssignmentLog>> {
-        self.rows(&format!("assignment_logs?select=*&lead_id=eq.{lead_id}&order=created_at.asc,id.asc")).await
+    /// A lead's assignment timeline, oldest first, from the
+    /// `assignment_timeline` view: the log rows the reader may see, with
+    /// `candidates` for admins and null (an empty list) for callers. The
+    /// `assignment_logs` table itself is readable by admins only.
+    pub async fn assignment_timeline(&self, lead_id: i64) -> ApiResult<Vec<AssignmentLog>> {
+        self.rows(&format!("assignment_timeline?select=*&lead_id=eq.{lead_id}&order=created_at.asc,id.asc")).await
     }
 
     /// Moves a lead to another caller (`reassign_lead`).

@@ -1,5 +1,6 @@
-//! The lead detail panel: fields, metadata, the assignment timeline from
-//! `assignment_logs`, and manual reassignment through `reassign_lead`.
+//! The lead detail panel: fields, metadata, the assignment timeline from the
+//! `assignment_timeline` view (candidates only when the reader may see them),
+//! and manual reassignment through `reassign_lead`.
 
 use bloc_shared::records::{AssignmentLog, Caller, Lead};
 use bloc_shared::{languages, states};
@@ -31,7 +32,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
         realtime.resyncs.track();
         async move {
             let lead = api.lead(id).await?;
-            let logs = api.assignment_logs(id).await?;
+            let logs = api.assignment_timeline(id).await?;
             Ok::<(Lead, Vec<AssignmentLog>), ApiError>((lead, logs))
         }
     });
