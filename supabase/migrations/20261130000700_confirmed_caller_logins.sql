@@ -13,10 +13,10 @@
 --   * a login whose email gets confirmed (`email_confirmed_at` set);
 --   * a confirmed login whose email change is confirmed: Auth keeps the
 --     pending address in `email_change` and moves it to `email` once the
---     change is confirmed. An `email` written any other way (an Auth admin
---     editing it, or localbase's `PUT /auth/v1/user`, which does not ask for
---     a confirmation) links nothing; an admin then saves the caller's email
---     again to link it;
+--     change is confirmed (localbase's `POST /auth/v1/verify` does the
+--     same). An `email` written any other way (an Auth admin editing it)
+--     links nothing; an admin then saves the caller's email again to link
+--     it;
 --   * a caller created, or its email edited, when a confirmed login with
 --     that email exists.
 -- An unconfirmed login is never linked. Linking writes only
