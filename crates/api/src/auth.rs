@@ -8,14 +8,16 @@
 //!   with a `whsec_` secret and a 5-minute tolerance either way.
 //!
 //! Every comparison is constant-time, and every secret is tried (no early
-//! exit that would tell which one matched). The error says nothing of which
-//! part failed.
+//! exit that would tell which one matched). A shared secret is compared as
+//! SHA-256 digests of both sides, so the time taken does not depend on
+//! whether the guess has the secret's length. The error says nothing of
+//! which part failed.
 
 use actix_web::http::header::HeaderMap;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::configuration::WebhookSecret;
@@ -23,7 +25,7 @@ use crate::configuration::WebhookSecret;
 type HmacSha256 = Hmac<Sha256>;
 
 /// How far a Standard Webhooks timestamp may be from now, either way.
-pub const TIMESTAMP_TOLERANCE_SECS: i64 = 5 * 60;
+pub const TIMESTAMP_TOLERANCE_SECS: u64 = 5 * 60;
 
 /// Which method authenticated the request (for logs and metrics only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +47,10 @@ pub fn verify(
     now_secs: i64,
 ) -> Result<AuthMethod, Unauthenticated> {
     if let Some(given) = header(headers, "x-webhook-secret") {
+        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
         let mut ok = Choice::from(0);
         for secret in secrets {
-            ok |= secret.text.expose_secret().as_bytes().ct_eq(given.as_bytes());
+            ok |= secret.text_digest().ct_eq(&given);
         }
         if bool::from(ok) {
             return Ok(AuthMethod::SharedSecret);
@@ -76,7 +79,7 @@ pub fn verify(
         let fresh = timestamp
             .trim()
             .parse::<i64>()
-            .is_ok_and(|ts| (now_secs - ts).abs() <= TIMESTAMP_TOLERANCE_SECS);
+            .is_ok_and(|ts| now_secs.abs_diff(ts) <= TIMESTAMP_TOLERANCE_SECS);
         if fresh {
             let given: Vec<Vec<u8>> = signatures
                 .split_whitespace()
@@ -208,6 +211,57 @@ mod tests {
             ("webhook-signature", standard_signature("msg_1", NOW, b"{}")),
         ]);
         assert_eq!(verify(&h, b"{}", &secrets(), NOW), Err(Unauthenticated));
+    }
+
+    #[test]
+    fn a_hostile_webhook_timestamp_fails_without_overflowing() {
+        let body = b"{}";
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1, 0] {
+            let h = headers(&[
+                ("webhook-id", "msg_1".into()),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", standard_signature("msg_1", ts, body)),
+            ]);
+            assert_eq!(verify(&h, body, &secrets(), NOW), Err(Unauthenticated), "ts {ts}");
+        }
+        let h = headers(&[
+            ("webhook-id", "msg_1".into()),
+            ("webhook-timestamp", NOW.to_string()),
+            ("webhook-signature", standard_signature("msg_1", NOW, body)),
+        ]);
+        assert_eq!(verify(&h, body, &secrets(), i64::MIN), Err(Unauthenticated), "a clock at i64::MIN");
+    }
+
+    /// The fastest of `runs` checks of `given` against a single long secret.
+    fn fastest_check(secret: &[WebhookSecret], given: &str, runs: usize) -> std::time::Duration {
+        let h = headers(&[("x-webhook-secret", given.to_string())]);
+        (0..runs)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                let outcome = verify(&h, b"{}", secret, NOW);
+                let elapsed = started.elapsed();
+                assert_eq!(outcome, Err(Unauthenticated));
+                elapsed
+            })
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_wrong_shared_secret_of_the_right_length_takes_as_long_as_one_of_another_length() {
+        // Compared as written, a guess of another length is refused at once
+        // and one of the right length only after every byte: the time tells
+        // the secret's length. Compared as digests, both hash the guess.
+        let secret = "s".repeat(128 * 1024);
+        let secrets = vec![WebhookSecret::parse(&secret).unwrap()];
+        let same_length = "g".repeat(secret.len());
+        let one_longer = "g".repeat(secret.len() + 1);
+        let (same, longer) = (fastest_check(&secrets, &same_length, 40), fastest_check(&secrets, &one_longer, 40));
+        let (slow, fast) = (same.max(longer), same.min(longer));
+        assert!(
+            slow.as_secs_f64() < fast.as_secs_f64() * 3.0,
+            "right length {same:?}, one longer {longer:?}: the time depends on the length"
+        );
     }
 
     #[test]

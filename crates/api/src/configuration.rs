@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use bloc_shared::phone::PhoneRegion;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
+use sha2::{Digest, Sha256};
 
 /// One accepted webhook secret.
 ///
@@ -17,6 +18,8 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 /// verifies Standard Webhooks signatures with its base64-decoded key.
 pub struct WebhookSecret {
     pub text: SecretString,
+    /// SHA-256 of `text`, compared with the digest of a given secret.
+    text_digest: [u8; 32],
     /// The Standard Webhooks key, for `whsec_` secrets.
     pub standard_key: Option<SecretBox<Vec<u8>>>,
 }
@@ -39,7 +42,14 @@ impl WebhookSecret {
             }
             None => None,
         };
-        Ok(WebhookSecret { text: SecretString::from(text.to_owned()), standard_key })
+        let text_digest = Sha256::digest(text.as_bytes()).into();
+        Ok(WebhookSecret { text: SecretString::from(text.to_owned()), text_digest, standard_key })
+    }
+
+    /// SHA-256 of the secret's text: fixed length, so comparing it with a
+    /// given secret's digest takes the same time whatever was given.
+    pub fn text_digest(&self) -> &[u8; 32] {
+        &self.text_digest
     }
 }
 

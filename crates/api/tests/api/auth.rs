@@ -72,6 +72,25 @@ async fn a_stale_or_future_webhook_timestamp_gets_401() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_webhook_timestamp_gets_401_and_the_service_keeps_serving() {
+    let app = spawn_app().await;
+    let body = lead_body("9876543210");
+    for (id, ts) in [("msg_min", i64::MIN), ("msg_max", i64::MAX), ("msg_negative", -1)] {
+        let response = app.post_raw(body.clone(), "application/json", &standard_headers(id, ts, &body)).await;
+        assert_eq!(response.status().as_u16(), 401, "{id}");
+    }
+    let huge = [
+        ("webhook-id", "msg_huge".to_string()),
+        ("webhook-timestamp", "99999999999999999999999".to_string()),
+        ("webhook-signature", "v1,AAAA".to_string()),
+    ];
+    assert_eq!(app.post_raw(body.clone(), "application/json", &huge).await.status().as_u16(), 401);
+    let fresh = app.post_raw(body.clone(), "application/json", &standard_headers("msg_ok", now_secs(), &body)).await;
+    assert_eq!(fresh.status().as_u16(), 202);
+    assert_eq!(app.lead_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_webhook_id_gets_the_first_response_and_makes_no_second_lead() {
     let app = spawn_app().await;
     let body = lead_body("9876543210");
