@@ -195,6 +195,7 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
     const detail = adminPage.getByTestId('lead-detail');
     await detail.getByTestId('timeline').waitFor({ timeout: 5000 });
     assert.match(await detail.getByTestId('timeline').textContent(), /State match/);
+    assert.match(await detail.getByTestId('timeline').textContent(), /\d+ candidates considered/, 'the admin sees the candidates the engine weighed (assignment_timeline keeps them for admins)');
     await adminPage.screenshot({ path: join(screenshotsDir, 'leads.png'), fullPage: true });
 
     // Manual reassignment through reassign_lead.
