@@ -2,11 +2,14 @@
 //!
 //! A per-lead RPC holds the assignment lock until its commit is flushed, so
 //! one lead per transaction tops out at a few hundred leads/s; a batch pays
-//! one flush for all its leads. The batcher gathers leads for at most
-//! `window` (or until `max` are waiting), then sends them. While
-//! [`MAX_IN_FLIGHT`] batches are already at the database it keeps gathering,
-//! so batches grow with load and shrink back to one lead when it is quiet; a
-//! lone lead never waits longer than the window.
+//! one flush for all its leads. When no batch is at the database, a lead is
+//! sent at once (with whatever is already queued behind it), so a lone lead
+//! on a quiet service never waits for the window; a batch of one goes as
+//! `ingest_lead`, which is cheaper than a batch call. Only while the
+//! database is busy does the batcher gather: for at most `window` (or until
+//! `max` are waiting), and then for as long as [`MAX_IN_FLIGHT`] batches are
+//! already in flight. So batches grow with load and shrink back to one lead
+//! when it is quiet.
 //!
 //! Every lead gets exactly its own result. A batch that fails as a whole
 //! fails each of its leads with the same [`RpcError`] (answered 503, safe to
@@ -62,11 +65,21 @@ async fn run(mut rx: mpsc::Receiver<Job>, rest: Rest, window: Duration, max: usi
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let deadline = Instant::now() + window;
+        // Whatever is already queued goes along.
         while batch.len() < max {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(job)) => batch.push(job),
-                Ok(None) | Err(_) => break,
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // Gather only while the database is busy: an idle one gets the lead now.
+        if in_flight.available_permits() < MAX_IN_FLIGHT {
+            let deadline = Instant::now() + window;
+            while batch.len() < max {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => batch.push(job),
+                    Ok(None) | Err(_) => break,
+                }
             }
         }
         // Keep gathering while the database is busy with earlier batches.
@@ -93,7 +106,12 @@ async fn run(mut rx: mpsc::Receiver<Job>, rest: Rest, window: Duration, max: usi
 async fn send(rest: &Rest, batch: Vec<Job>, metrics: &Metrics) {
     metrics.observe_batch(batch.len());
     let (payloads, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.payload, j.reply)).unzip();
-    match rest.ingest_leads(&payloads).await {
+    let answers = match payloads.as_slice() {
+        // One lead: the per-lead RPC, which skips the batch path's set-up.
+        [one] => rest.ingest_lead(one).await.map(|result| vec![result]),
+        _ => rest.ingest_leads(&payloads).await,
+    };
+    match answers {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(Ok(result));
