@@ -76,8 +76,14 @@ impl Drop for TestDatabase {
         match &mut self.server {
             Server::Throwaway(cluster) => cluster.stop(),
             Server::Shared { admin_url, name } => {
-                if let Err(e) = drop_database(admin_url, name) {
-                    eprintln!("the test database {name} is left on the shared server: {e:#}");
+                // The blocking client cannot run on a thread that drives an
+                // async runtime, and async tests drop this on one; a thread of
+                // its own has none.
+                let dropped = std::thread::scope(|s| s.spawn(|| drop_database(admin_url, name)).join());
+                match dropped {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => eprintln!("the test database {name} is left on the shared server: {e:#}"),
+                    Err(_) => eprintln!("the test database {name} is left on the shared server: dropping it panicked"),
                 }
             }
         }
@@ -111,6 +117,19 @@ mod tests {
 
         assert!(!database_names(&admin_url).contains(&name), "{name} is still on the server");
         assert!(session.simple_query("select 1").is_err(), "its open session was ended");
+    }
+
+    #[test]
+    fn a_test_database_dropped_inside_an_async_runtime_is_still_dropped_from_the_shared_server() {
+        let server = Cluster::temporary().unwrap();
+        let admin_url = server.url("postgres");
+        let db = TestDatabase::empty_on(Some(&admin_url)).unwrap();
+        let name = db.url.rsplit('/').next().unwrap().to_string();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+
+        runtime.block_on(async move { drop(db) });
+
+        assert!(!database_names(&admin_url).contains(&name), "{name} is still on the server");
     }
 
     #[test]
