@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -31,6 +32,17 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 
 /// The service over an already started localbase.
 pub async fn spawn_app_on(base: LocalBase, extra: &[(&str, &str)]) -> TestApp {
+    let settings = settings_for(&base, extra);
+    let app = Application::build(settings).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let (db, connection) = tokio_postgres::connect(base.db_url(), tokio_postgres::NoTls).await.expect("db connects");
+    tokio::spawn(connection);
+    TestApp { address, client: reqwest::Client::new(), db, base: Some(base) }
+}
+
+/// The settings the service gets over `base`, with `extra` variables on top.
+pub fn settings_for(base: &LocalBase, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = [
         ("SUPABASE_URL", base.api_url()),
         ("SUPABASE_SERVICE_ROLE_KEY", base.service_role_key()),
@@ -46,13 +58,7 @@ pub async fn spawn_app_on(base: LocalBase, extra: &[(&str, &str)]) -> TestApp {
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
-    let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid settings");
-    let app = Application::build(settings).expect("app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    let (db, connection) = tokio_postgres::connect(base.db_url(), tokio_postgres::NoTls).await.expect("db connects");
-    tokio::spawn(connection);
-    TestApp { address, client: reqwest::Client::new(), db, base: Some(base) }
+    Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid settings")
 }
 
 impl TestApp {
@@ -118,6 +124,41 @@ pub fn standard_headers(id: &str, timestamp: i64, body: &str) -> Vec<(&'static s
         ("webhook-timestamp", timestamp.to_string()),
         ("webhook-signature", format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac))),
     ]
+}
+
+/// Everything the service logs from now on, in this test's process (each
+/// test runs in its own process under nextest).
+pub fn capture_logs() -> Logs {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .try_init()
+        .expect("the first subscriber of this process");
+    logs
+}
+
+/// Log text written so far.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub async fn json(response: reqwest::Response) -> Value {

@@ -9,3 +9,4 @@ mod idempotency;
 mod normalization;
 mod operations;
 mod resilience;
+mod upstream;
