@@ -136,7 +136,7 @@ pub fn run(opts: UpOptions) -> anyhow::Result<()> {
             let _ = std::io::stdout().flush();
         }
     }
-    println!("\nStopping the ingest service and localbase…");
+    println!("\nStopping the web server, the ingest service and localbase…");
     supervisor.stop_all();
     println!("Stopped. Data stays in .localbase/; `cargo xtask up` starts it again.");
     Ok(())
