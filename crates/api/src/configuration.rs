@@ -4,6 +4,7 @@
 //! missing or malformed variable instead of the first only.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine;
@@ -66,7 +67,11 @@ pub struct Settings {
     pub supabase_url: String,
     pub service_role_key: SecretString,
     pub webhook_secrets: Vec<WebhookSecret>,
-    pub bind_addr: String,
+    /// The public listener: `/api/ingest`, `/healthz`, `/api/openapi.json`.
+    pub bind_addr: SocketAddr,
+    /// A separate listener for `/metrics` and `/readyz` (and `/healthz`);
+    /// `None` serves them on `bind_addr`.
+    pub admin_bind_addr: Option<SocketAddr>,
     pub default_phone_region: PhoneRegion,
     pub max_body_bytes: usize,
     /// Requests per minute per sender address; `None` is off.
@@ -148,10 +153,12 @@ impl Settings {
             }
         }
 
-        let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-        if bind_addr.parse::<std::net::SocketAddr>().is_err() {
-            problems.push(format!("BIND_ADDR must be host:port such as 127.0.0.1:8080, got {bind_addr:?}"));
-        }
+        let mut address = |name: &str| -> Option<SocketAddr> {
+            let value = get(name)?;
+            value.parse().map_err(|_| problems.push(format!("{name} must be ip:port such as 127.0.0.1:8080, got {value:?}"))).ok()
+        };
+        let bind_addr = address("BIND_ADDR").unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let admin_bind_addr = address("ADMIN_BIND_ADDR");
 
         let default_phone_region = match get("DEFAULT_PHONE_REGION") {
             None => PhoneRegion::IN,
@@ -199,6 +206,7 @@ impl Settings {
             service_role_key,
             webhook_secrets,
             bind_addr,
+            admin_bind_addr,
             default_phone_region,
             max_body_bytes,
             rate_limit_per_minute: (rate_limit > 0).then_some(rate_limit),
@@ -245,7 +253,8 @@ mod tests {
         assert_eq!(s.rest_url(), "http://127.0.0.1:54321/rest/v1");
         assert_eq!(s.webhook_secrets.len(), 2);
         assert!(s.webhook_secrets[1].standard_key.is_some());
-        assert_eq!(s.bind_addr, "127.0.0.1:8080");
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.admin_bind_addr, None);
         assert_eq!(s.max_body_bytes, 1024 * 1024);
         assert_eq!(s.batch_window, Duration::from_millis(2));
         assert_eq!(s.batch_max, 256);
@@ -288,6 +297,25 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("sb_secret_abc"));
         assert!(!debug.contains("plain-one"));
+    }
+
+    #[test]
+    fn an_admin_address_is_read_as_a_socket_address() {
+        let mut vars = BASE.to_vec();
+        vars.push(("ADMIN_BIND_ADDR", "127.0.0.1:9090"));
+        assert_eq!(settings(&vars).unwrap().admin_bind_addr, Some(SocketAddr::from(([127, 0, 0, 1], 9090))));
+    }
+
+    #[test]
+    fn a_bad_admin_address_is_named_with_what_was_given() {
+        for bad in ["9090", "localhost:9090", "127.0.0.1:port", "127.0.0.1:70000"] {
+            let mut vars = BASE.to_vec();
+            vars.push(("ADMIN_BIND_ADDR", bad));
+            let err = settings(&vars).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(err.0[0].starts_with("ADMIN_BIND_ADDR must be ip:port"), "{err}");
+            assert!(err.0[0].contains(&format!("{bad:?}")), "{err}");
+        }
     }
 
     #[test]

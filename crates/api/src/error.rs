@@ -1,9 +1,12 @@
 //! The service's one error type.
 //!
 //! Each variant maps to one HTTP status and one stable snake_case `error`
-//! code that senders can match. Client mistakes are 4xx; only an unreachable
-//! PostgREST or database is 5xx (503 with `Retry-After`), and never a 500 for
-//! anything a client sent.
+//! code that senders can match. Client mistakes are 4xx. An unreachable
+//! PostgREST or database is 503 with `Retry-After` (`unavailable`). A
+//! PostgREST that refuses the service itself (401, 403, 404: a wrong key, a
+//! missing grant or RPC) is 500 `upstream_misconfigured`: still 5xx, so the
+//! sender redelivers once someone has fixed it, but not dressed up as an
+//! outage. Never a 500 for anything a client sent.
 //!
 //! When to use which: a handler returns `Result<_, IngestError>` for anything
 //! it refuses before the lead reaches the store (`?` renders it). An outcome
@@ -37,6 +40,8 @@ pub enum IngestError {
     IdempotencyKeyReused,
     #[error("the lead store is unavailable; retry later")]
     Unavailable,
+    #[error("the lead store refuses this service's configuration; nothing was stored")]
+    UpstreamMisconfigured,
 }
 
 impl IngestError {
@@ -50,6 +55,7 @@ impl IngestError {
             IngestError::Invalid(e) => &e.error,
             IngestError::IdempotencyKeyReused => "idempotency_key_reused",
             IngestError::Unavailable => "unavailable",
+            IngestError::UpstreamMisconfigured => "upstream_misconfigured",
         }
     }
 
@@ -61,11 +67,10 @@ impl IngestError {
         }
     }
 
-    /// `Retry-After` seconds, for 429 and 503.
-    pub fn retry_after(&self) -> Option<u64> {
+    /// The rate limiter's `Retry-After` seconds (a 503 gets its own in [`response`]).
+    fn retry_after(&self) -> Option<u64> {
         match self {
             IngestError::RateLimited { retry_after } => Some(*retry_after),
-            IngestError::Unavailable => Some(RETRY_AFTER_SECS),
             _ => None,
         }
     }
@@ -81,9 +86,11 @@ impl ResponseError for IngestError {
             IngestError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             IngestError::Invalid(_) | IngestError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::UpstreamMisconfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// The only place besides [`response`] that sets `Retry-After`.
     fn error_response(&self) -> HttpResponse {
         let mut response = response(self.status_code());
         if let Some(secs) = self.retry_after() {

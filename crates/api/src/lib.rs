@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod maintenance;
 pub mod metrics;
 pub mod rate_limit;
+pub mod readiness;
 pub mod routes;
 pub mod rpc;
 pub mod startup;

@@ -14,14 +14,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let app = match Application::build(settings) {
+    let app = match Application::start(settings).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("bloc-api: {e:#}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    tracing::info!(port = app.port(), "bloc-api listening");
+    tracing::info!(port = app.port(), admin_port = app.admin_port(), "bloc-api listening");
     match app.run_until_stopped().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

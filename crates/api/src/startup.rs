@@ -1,4 +1,4 @@
-//! Builds the server: binds its own listener (port 0 in tests), starts the
+//! Builds the server: binds its own listeners (port 0 in tests), starts the
 //! batch and maintenance tasks, and wires the routes. Nothing here is
 //! imported by a route.
 
@@ -14,8 +14,9 @@ use crate::idempotency::IdempotencyStore;
 use crate::maintenance;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::readiness::ReadinessCheck;
 use crate::routes;
-use crate::rpc::Rest;
+use crate::rpc::{likely_cause, Rest, RpcError};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -23,15 +24,37 @@ use crate::telemetry;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The operators' listener, when `ADMIN_BIND_ADDR` is set.
+    admin: Option<(u16, Server)>,
 }
 
 impl Application {
-    /// Binds `settings.bind_addr` and prepares the server. Must be called
-    /// inside a Tokio runtime (the batch and maintenance tasks start here).
+    /// Probes PostgREST once, then builds. Refuses to start when PostgREST
+    /// answers 401, 403 or 404 (a wrong service key, a missing grant or
+    /// table: no retry helps); starts normally when PostgREST merely does
+    /// not answer, which is transient (`/readyz` says so until it does).
+    pub async fn start(settings: Settings) -> anyhow::Result<Application> {
+        match Rest::new(&settings).ping().await {
+            Ok(()) => {}
+            Err(RpcError::Misconfigured { status, body }) => {
+                anyhow::bail!(
+                    "PostgREST at {} answered {status} to the service: {}. Not starting. ({body})",
+                    settings.rest_url(),
+                    likely_cause(status)
+                )
+            }
+            Err(error) => tracing::warn!(%error, "PostgREST does not answer yet; starting anyway"),
+        }
+        Application::build(settings)
+    }
+
+    /// Binds `settings.bind_addr` (and `admin_bind_addr`) and prepares the
+    /// server, without probing PostgREST. Must be called inside a Tokio
+    /// runtime (the batch and maintenance tasks start here).
     pub fn build(settings: Settings) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(&settings.bind_addr)
-            .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", settings.bind_addr))?;
+        let listener = bind(&settings.bind_addr, "BIND_ADDR")?;
         let port = listener.local_addr()?.port();
+        let admin_listener = settings.admin_bind_addr.map(|addr| bind(&addr, "ADMIN_BIND_ADDR")).transpose()?;
         let settings = Arc::new(settings);
         let rest = Rest::new(&settings);
         let metrics = Arc::new(Metrics::default());
@@ -47,12 +70,21 @@ impl Application {
             batcher,
             idempotency,
             metrics,
+            readiness: ReadinessCheck::default(),
         });
+
+        let separate_admin = admin_listener.is_some();
+        let public_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(public_state.clone())
                 .wrap(actix_web::middleware::from_fn(telemetry::observe))
-                .configure(routes::config)
+                .configure(routes::public)
+                .configure(|cfg| {
+                    if !separate_admin {
+                        routes::admin(cfg);
+                    }
+                })
         })
         // Generous under bursts on small machines; a proxy in front handles slow clients.
         .client_request_timeout(std::time::Duration::from_secs(15))
@@ -60,15 +92,43 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
-        Ok(Application { port, server: server.run() })
+
+        let admin = match admin_listener {
+            None => None,
+            Some(listener) => {
+                let admin_port = listener.local_addr()?.port();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .wrap(actix_web::middleware::from_fn(telemetry::observe))
+                        .configure(routes::admin_only)
+                })
+                .workers(1)
+                .listen(listener)?;
+                Some((admin_port, server.run()))
+            }
+        };
+        Ok(Application { port, server: server.run(), admin })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until the process is stopped.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The operators' port, when `ADMIN_BIND_ADDR` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
     }
+
+    /// Serves until the process is stopped (or either listener fails).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.admin {
+            None => self.server.await,
+            Some((_, admin)) => futures::future::try_join(self.server, admin).await.map(|_| ()),
+        }
+    }
+}
+
+fn bind(addr: &std::net::SocketAddr, name: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot bind {name} {addr}: {e}"))
 }

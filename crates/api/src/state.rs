@@ -7,6 +7,7 @@ use crate::configuration::Settings;
 use crate::idempotency::IdempotencyStore;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::readiness::ReadinessCheck;
 use crate::rpc::Rest;
 
 /// Shared by every request.
@@ -18,4 +19,5 @@ pub struct AppState {
     pub idempotency: IdempotencyStore,
     pub metrics: Arc<Metrics>,
     pub rate_limiter: Option<RateLimiter>,
+    pub readiness: ReadinessCheck,
 }

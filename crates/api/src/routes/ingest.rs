@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::auth;
 use crate::error::{self, IngestError};
 use crate::idempotency::{Begin, StoredResponse};
+use crate::rpc::{likely_cause, RpcError};
 use crate::state::AppState;
 
 /// Most leads in one JSON array.
@@ -54,6 +55,7 @@ pub const MAX_BATCH: usize = 1000;
         (status = 415, description = "Unsupported content type", body = ApiError),
         (status = 422, description = "Invalid lead, or an Idempotency-Key reused with another body", body = ApiError),
         (status = 429, description = "Over the per-sender rate limit", body = ApiError),
+        (status = 500, description = "`upstream_misconfigured`: PostgREST refuses the service (401/403/404: wrong service key, missing grant or RPC). Nothing was stored; redeliver once it is fixed", body = ApiError),
         (status = 503, description = "PostgREST or the database is unreachable; retry after `Retry-After`", body = ApiError),
     )
 )]
@@ -210,14 +212,10 @@ async fn ingest_one(state: &AppState, raw: RawLead) -> Result<(StatusCode, LeadR
     })?;
     let phone = mask_phone(&payload.phone);
     let result = match &state.batcher {
-        Some(batcher) => batcher.ingest(payload).await.map_err(|e| e.to_string()),
-        None => state.rest.ingest_lead(&payload).await.map_err(|e| e.to_string()),
+        Some(batcher) => batcher.ingest(payload).await,
+        None => state.rest.ingest_lead(&payload).await.map_err(Arc::new),
     };
-    let result = result.map_err(|error| {
-        state.metrics.observe_lead("unavailable");
-        tracing::warn!(%phone, %error, "lead not stored: lead store unavailable");
-        IngestError::Unavailable
-    })?;
+    let result = result.map_err(|error| tracing::info_span!("lead", %phone).in_scope(|| not_stored(state, 1, &error)))?;
     state.metrics.observe_lead(outcome(&result));
     tracing::info!(%phone, status = outcome(&result), lead_id = result.lead_id, caller_id = result.caller_id, "lead ingested");
     match result.status {
@@ -240,13 +238,7 @@ async fn ingest_many(state: &AppState, items: Vec<Result<RawLead, ApiError>>) ->
         state.metrics.observe_batch(valid.len());
         match state.rest.ingest_leads(&valid).await {
             Ok(results) => results.into_iter(),
-            Err(error) => {
-                tracing::warn!(leads = valid.len(), %error, "batch not stored: lead store unavailable");
-                for _ in 0..valid.len() {
-                    state.metrics.observe_lead("unavailable");
-                }
-                return Err(IngestError::Unavailable);
-            }
+            Err(error) => return Err(not_stored(state, valid.len(), &error)),
         }
     };
     let mut results = Vec::with_capacity(normalized.len());
@@ -275,6 +267,24 @@ async fn ingest_many(state: &AppState, items: Vec<Result<RawLead, ApiError>>) ->
         results.push(entry);
     }
     Ok(BatchResponse { results })
+}
+
+/// Counts and logs `leads` the store did not take, and says what to answer.
+/// The error text is already phone-masked (see [`RpcError`]).
+fn not_stored(state: &AppState, leads: usize, error: &RpcError) -> IngestError {
+    for _ in 0..leads {
+        state.metrics.observe_lead("unavailable");
+    }
+    match error {
+        RpcError::Misconfigured { status, .. } => {
+            tracing::error!(leads, %error, "leads not stored: PostgREST refuses this service ({})", likely_cause(*status));
+            IngestError::UpstreamMisconfigured
+        }
+        _ => {
+            tracing::warn!(leads, %error, "leads not stored: lead store unavailable");
+            IngestError::Unavailable
+        }
+    }
 }
 
 fn status_code(status: LeadStatus) -> StatusCode {

@@ -1,4 +1,5 @@
-//! HTTP routes, wired in one place.
+//! HTTP routes, wired in one place: what senders reach, and what operators
+//! reach (on `ADMIN_BIND_ADDR` when that is set).
 
 pub mod health;
 pub mod ingest;
@@ -7,11 +8,20 @@ pub mod openapi;
 
 use actix_web::web;
 
-/// Every route of the service.
-pub fn config(cfg: &mut web::ServiceConfig) {
+/// The public routes: intake, liveness and this API's document.
+pub fn public(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/ingest", web::post().to(ingest::ingest))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(metrics::metrics))
         .route("/api/openapi.json", web::get().to(openapi::openapi_json));
+}
+
+/// The operators' routes: readiness and metrics.
+pub fn admin(cfg: &mut web::ServiceConfig) {
+    cfg.route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics));
+}
+
+/// The admin listener: the operators' routes plus liveness.
+pub fn admin_only(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz)).configure(admin);
 }

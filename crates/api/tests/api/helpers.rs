@@ -14,6 +14,8 @@ pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub struct TestApp {
     pub address: String,
+    /// The operators' listener, when `ADMIN_BIND_ADDR` was given.
+    pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub db: tokio_postgres::Client,
     pub base: Option<LocalBase>,
@@ -33,12 +35,13 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 /// The service over an already started localbase.
 pub async fn spawn_app_on(base: LocalBase, extra: &[(&str, &str)]) -> TestApp {
     let settings = settings_for(&base, extra);
-    let app = Application::build(settings).expect("app builds");
+    let app = Application::start(settings).await.expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app.admin_port().map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
     let (db, connection) = tokio_postgres::connect(base.db_url(), tokio_postgres::NoTls).await.expect("db connects");
     tokio::spawn(connection);
-    TestApp { address, client: reqwest::Client::new(), db, base: Some(base) }
+    TestApp { address, admin_address, client: reqwest::Client::new(), db, base: Some(base) }
 }
 
 /// The settings the service gets over `base`, with `extra` variables on top.

@@ -27,6 +27,32 @@ async fn metrics_count_requests_leads_batches_and_latency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_admin_address_metrics_and_readiness_are_served_there_and_not_on_the_public_port() {
+    let app = spawn_app_with(&[("ADMIN_BIND_ADDR", "127.0.0.1:0")]).await;
+    let admin = app.admin_address.clone().expect("an admin listener");
+    assert_ne!(admin, app.address);
+    assert_eq!(app.post_json(&json!({"phone": "9876543210"})).await.status().as_u16(), 202);
+
+    let status = |address: String, path: &'static str| {
+        let client = app.client.clone();
+        async move { client.get(format!("{address}{path}")).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(app.address.clone(), "/metrics").await, 404);
+    assert_eq!(status(app.address.clone(), "/readyz").await, 404);
+    assert_eq!(status(app.address.clone(), "/healthz").await, 200);
+    assert_eq!(status(app.address.clone(), "/api/openapi.json").await, 200);
+    assert_eq!(status(admin.clone(), "/readyz").await, 200);
+    assert_eq!(status(admin.clone(), "/healthz").await, 200);
+    assert_eq!(status(admin.clone(), "/api/openapi.json").await, 404);
+    let ingest_on_admin = app.client.post(format!("{admin}/api/ingest")).body("{}").send().await.unwrap();
+    assert_eq!(ingest_on_admin.status().as_u16(), 404);
+    let metrics = app.client.get(format!("{admin}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("bloc_http_requests_total{route=\"/api/ingest\",status=\"202\"} 1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_openapi_document_matches_the_committed_file() {
     let app = spawn_app().await;
     let served = app.client.get(format!("{}/api/openapi.json", app.address)).send().await.unwrap().text().await.unwrap();
