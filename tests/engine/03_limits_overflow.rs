@@ -58,8 +58,9 @@ fn when_every_caller_is_full_the_least_loaded_takes_the_overflow() {
 #[test]
 fn overflow_is_unweighted_and_ties_go_to_the_least_recently_assigned() {
     let mut db = Db::new();
-    let a = db.add_caller(Caller::named("A").limit(0).weight(5));
-    let b = db.add_caller(Caller::named("B").limit(0));
+    // Limit 1: the first two leads fill both, the next two are overflow.
+    let a = db.add_caller(Caller::named("A").limit(1).weight(5));
+    let b = db.add_caller(Caller::named("B").limit(1));
 
     let results: Vec<Option<i64>> = (0..4).map(|n| db.assign(&phone(n), None)).collect();
 

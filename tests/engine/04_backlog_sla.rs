@@ -146,8 +146,15 @@ fn the_sla_moves_a_lead_even_to_a_caller_lighter_in_load_than_the_current_one() 
     let (a, _b, _lead) = sla_setup(&mut db);
     // A has far fewer leads than B, yet the lead must leave A.
     db.client.execute("update caller_daily_loads set assigned = 0 where caller_id = $1", &[&a]).unwrap();
+    // Everyone else is full (limit 1, five leads today), so only overflow remains.
     db.client
-        .execute("update callers set daily_lead_limit = 0 where id <> $1", &[&a])
+        .execute("update callers set daily_lead_limit = 1 where id <> $1", &[&a])
+        .unwrap();
+    db.client
+        .execute(
+            "insert into caller_daily_loads (caller_id, day, assigned) select id, '2026-03-02', 5 from callers where id <> $1",
+            &[&a],
+        )
         .unwrap();
     db.set_now("2026-03-02 12:00:01+05:30");
 
