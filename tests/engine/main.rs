@@ -31,3 +31,5 @@ mod security;
 mod privileges;
 #[path = "13_access_matrix.rs"]
 mod access_matrix;
+#[path = "14_edge_cases.rs"]
+mod edge_cases;
