@@ -305,3 +305,38 @@ fn a_bad_value_caused_by_an_item_marks_only_that_item_invalid_with_a_stable_code
     assert_eq!(results[0]["status"], "assigned");
     assert_eq!(results[1], json!({"status": "invalid", "error": "invalid_lead_value"}));
 }
+
+// 6. the clock read after the assignment lock: the SLA sweep too (the lead,
+// batch and drain paths are covered by 10_clock_after_the_lock)
+
+#[test]
+fn an_sla_sweep_that_waited_for_the_lock_judges_staleness_at_the_time_it_decides() {
+    let mut db = Db::new();
+    let first = db.add_caller(Caller::named("A"));
+    db.add_caller(Caller::named("B"));
+    db.client.execute("update settings set sla_minutes = 1", &[]).unwrap();
+    let lead = db.ingest(json!({"phone": phone(1)}));
+    assert_eq!(lead["caller_id"], first);
+    // Stale one second from now.
+    db.client
+        .execute(
+            "update leads set assigned_at = clock_timestamp() - interval '59 seconds' where id = $1",
+            &[&lead["lead_id"].as_i64()],
+        )
+        .unwrap();
+    let mut holder = db.connect();
+    let mut tx = holder.transaction().unwrap();
+    tx.execute("select engine.lock_assignments()", &[]).unwrap();
+    let url = db.db.url.clone();
+    let sweep = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.query_one("select reassign_stale_leads()", &[]).unwrap().get::<_, Value>(0)
+    });
+
+    // The sweep starts before the lead is stale and decides after.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    tx.commit().unwrap();
+    let answer = sweep.join().unwrap();
+
+    assert_eq!(answer["moved"], 1, "{answer}");
+}
