@@ -74,6 +74,9 @@ pub struct Settings {
     pub admin_bind_addr: Option<SocketAddr>,
     pub default_phone_region: PhoneRegion,
     pub max_body_bytes: usize,
+    /// Longest wait for a request's whole body (`BODY_READ_TIMEOUT_MS`);
+    /// past it the sender gets 408 `body_read_timeout`.
+    pub body_read_timeout: Duration,
     /// Requests per minute per sender address; `None` is off.
     pub rate_limit_per_minute: Option<u32>,
     /// Coalesce concurrent leads into `ingest_leads` calls.
@@ -181,6 +184,7 @@ impl Settings {
             }
         };
         let max_body_bytes = number("MAX_BODY_BYTES", 1024 * 1024, 256, 64 * 1024 * 1024) as usize;
+        let body_read_timeout = Duration::from_millis(number("BODY_READ_TIMEOUT_MS", 10_000, 50, 600_000));
         let rate_limit = number("RATE_LIMIT_PER_MINUTE", 0, 0, 10_000_000) as u32;
         let batch_window = Duration::from_millis(number("BATCH_WINDOW_MS", 2, 0, 1000));
         let batch_max = number("BATCH_MAX", 256, 1, 1000) as usize;
@@ -209,6 +213,7 @@ impl Settings {
             admin_bind_addr,
             default_phone_region,
             max_body_bytes,
+            body_read_timeout,
             rate_limit_per_minute: (rate_limit > 0).then_some(rate_limit),
             batching,
             batch_window,
@@ -256,6 +261,7 @@ mod tests {
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.admin_bind_addr, None);
         assert_eq!(s.max_body_bytes, 1024 * 1024);
+        assert_eq!(s.body_read_timeout, Duration::from_secs(10));
         assert_eq!(s.batch_window, Duration::from_millis(2));
         assert_eq!(s.batch_max, 256);
         assert!(s.batching);
@@ -282,6 +288,19 @@ mod tests {
         assert!(text.contains("DEFAULT_PHONE_REGION"));
         assert!(text.contains("BATCHING"));
         assert!(text.contains("BIND_ADDR"));
+    }
+
+    #[test]
+    fn a_body_read_timeout_is_read_in_milliseconds_and_a_bad_one_is_named() {
+        let mut vars = BASE.to_vec();
+        vars.push(("BODY_READ_TIMEOUT_MS", "250"));
+        assert_eq!(settings(&vars).unwrap().body_read_timeout, Duration::from_millis(250));
+        for bad in ["soon", "0", "600001"] {
+            let mut vars = BASE.to_vec();
+            vars.push(("BODY_READ_TIMEOUT_MS", bad));
+            let err = settings(&vars).unwrap_err().to_string();
+            assert!(err.contains("BODY_READ_TIMEOUT_MS") && err.contains(&format!("{bad:?}")), "{err}");
+        }
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub enum IngestError {
     Invalid(ApiError),
     #[error("this Idempotency-Key was already used with a different body")]
     IdempotencyKeyReused,
+    #[error("the {header} header is longer than {max} characters")]
+    IdempotencyKeyTooLong { header: &'static str, max: usize },
+    #[error("the body did not arrive within {millis} ms; send it at once")]
+    BodyReadTimeout { millis: u128 },
     #[error("the lead store is unavailable; retry later")]
     Unavailable,
     #[error("the lead store refuses this service's configuration; nothing was stored")]
@@ -54,6 +58,8 @@ impl IngestError {
             IngestError::MalformedBody(_) => "malformed_body",
             IngestError::Invalid(e) => &e.error,
             IngestError::IdempotencyKeyReused => "idempotency_key_reused",
+            IngestError::IdempotencyKeyTooLong { .. } => "idempotency_key_too_long",
+            IngestError::BodyReadTimeout { .. } => "body_read_timeout",
             IngestError::Unavailable => "unavailable",
             IngestError::UpstreamMisconfigured => "upstream_misconfigured",
         }
@@ -83,7 +89,8 @@ impl ResponseError for IngestError {
             IngestError::Unauthorized => StatusCode::UNAUTHORIZED,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            IngestError::MalformedBody(_) | IngestError::IdempotencyKeyTooLong { .. } => StatusCode::BAD_REQUEST,
+            IngestError::BodyReadTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             IngestError::Invalid(_) | IngestError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::UpstreamMisconfigured => StatusCode::INTERNAL_SERVER_ERROR,

@@ -45,6 +45,9 @@ pub enum Begin {
     Wait(watch::Receiver<Option<StoredResponse>>),
     /// The key was used with a different body.
     Mismatch,
+    /// The store's lock is poisoned (a thread panicked holding it): a
+    /// transient fault of this instance, answered 503 so the sender retries.
+    Unavailable,
 }
 
 /// The in-process idempotency store.
@@ -57,7 +60,7 @@ impl IdempotencyStore {
     /// Looks up `key` for a request whose body hashes to `fingerprint`.
     pub fn begin(&self, key: &str, fingerprint: [u8; 32]) -> Begin {
         let Ok(mut entries) = self.entries.lock() else {
-            return Begin::Mismatch;
+            return Begin::Unavailable;
         };
         match entries.get(key) {
             Some(Entry::Done { fingerprint: fp, response, expires }) if *expires > Instant::now() => {
@@ -180,6 +183,24 @@ mod tests {
         let Begin::Process(claim) = store.begin("k", [1; 32]) else { panic!() };
         claim.finish(StoredResponse { status: StatusCode::SERVICE_UNAVAILABLE, body: vec![] });
         assert!(matches!(store.begin("k", [1; 32]), Begin::Process(_)));
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_unavailable_and_answers_503_with_retry_after() {
+        use actix_web::ResponseError;
+
+        let store = IdempotencyStore::default();
+        let entries = store.entries.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = entries.lock().unwrap();
+            panic!("poison the idempotency lock");
+        })
+        .join();
+        assert!(store.entries.is_poisoned());
+        let Begin::Unavailable = store.begin("k", [1; 32]) else { panic!("expected Unavailable, not Mismatch") };
+        let response = crate::routes::ingest::refusal(&Begin::Unavailable).expect("a refusal").error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(actix_web::http::header::RETRY_AFTER));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `POST /api/ingest`: verify, de-duplicate deliveries, parse, normalize, store.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::{ContentType, HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::http::StatusCode;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::auth;
+use crate::auth::{self, AuthMethod};
 use crate::error::{self, IngestError};
 use crate::idempotency::{Begin, StoredResponse};
 use crate::rpc::{likely_cause, RpcError};
@@ -40,23 +40,24 @@ pub const MAX_BATCH: usize = 1000;
     params(
         ("X-Webhook-Secret" = Option<String>, Header, description = "A configured secret"),
         ("X-Signature-256" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of the raw body>`"),
-        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id (also the idempotency key)"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id; for a Standard Webhooks delivery always the idempotency key (at most 255 characters)"),
         ("webhook-timestamp" = Option<String>, Header, description = "Standard Webhooks Unix timestamp, within 5 minutes"),
         ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks `v1,<base64>` signatures"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeated deliveries get the first response for 24 h"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeated deliveries get the first response for 24 h (at most 255 characters; ignored for Standard Webhooks deliveries, whose key is `webhook-id`)"),
     ),
     responses(
         (status = 201, description = "Stored and assigned", body = LeadResponse),
         (status = 200, description = "A duplicate (with the original lead's id), or a batch's per-item results", body = BatchResponse),
         (status = 202, description = "Stored, unassigned (nobody eligible now)", body = LeadResponse),
-        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 400, description = "`malformed_body`, or `idempotency_key_too_long` (an `Idempotency-Key` or `webhook-id` over 255 characters); nothing was stored", body = ApiError),
         (status = 401, description = "Missing or invalid credentials", body = ApiError),
+        (status = 408, description = "`body_read_timeout`: the body did not arrive within `BODY_READ_TIMEOUT_MS`; nothing was stored", body = ApiError),
         (status = 413, description = "Body over the size limit", body = ApiError),
         (status = 415, description = "Unsupported content type", body = ApiError),
         (status = 422, description = "Invalid lead, or an Idempotency-Key reused with another body", body = ApiError),
         (status = 429, description = "Over the per-sender rate limit", body = ApiError),
         (status = 500, description = "`upstream_misconfigured`: PostgREST refuses the service (401/403/404: wrong service key, missing grant or RPC). Nothing was stored; redeliver once it is fixed", body = ApiError),
-        (status = 503, description = "PostgREST or the database is unreachable; retry after `Retry-After`", body = ApiError),
+        (status = 503, description = "PostgREST or the database is unreachable, or the idempotency store cannot be read; retry after `Retry-After`", body = ApiError),
     )
 )]
 pub async fn ingest(
@@ -64,12 +65,12 @@ pub async fn ingest(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
-    let body = read_body(&req, payload, state.settings.max_body_bytes).await?;
-    authenticate(&req, &body, &state)?;
+    let body = read_body(&req, payload, state.settings.max_body_bytes, state.settings.body_read_timeout).await?;
+    let method = authenticate(&req, &body, &state)?;
     if let (Some(limiter), Some(peer)) = (&state.rate_limiter, req.peer_addr()) {
         limiter.check(peer.ip()).map_err(|retry_after| IngestError::RateLimited { retry_after })?;
     }
-    let (answer, replayed) = match idempotency_key(req.headers()) {
+    let (answer, replayed) = match idempotency_key(req.headers(), method)? {
         None => (process_detached(state.into_inner(), req.headers().clone(), body).await?, false),
         Some(key) => process_once(state.into_inner(), &key, req.headers().clone(), body).await?,
     };
@@ -86,14 +87,14 @@ fn respond(answer: StoredResponse, replayed: bool) -> HttpResponse {
     response.body(answer.body)
 }
 
-fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(), IngestError> {
+fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<AuthMethod, IngestError> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let method = auth::verify(req.headers(), body, &state.settings.webhook_secrets, now).map_err(|_| {
         tracing::info!("refused: unauthenticated");
         IngestError::Unauthorized
     })?;
     tracing::debug!(?method, "authenticated");
-    Ok(())
+    Ok(method)
 }
 
 /// A delivery without a key: processed on its own task, so a sender that
@@ -118,7 +119,9 @@ async fn process_once(
     loop {
         match state.idempotency.begin(key, fingerprint) {
             Begin::Replay(stored) => return Ok((stored, true)),
-            Begin::Mismatch => return Err(IngestError::IdempotencyKeyReused),
+            refused @ (Begin::Mismatch | Begin::Unavailable) => {
+                return Err(refusal(&refused).unwrap_or(IngestError::Unavailable))
+            }
             Begin::Wait(mut done) => {
                 if let Ok(answer) = done.wait_for(Option::is_some).await {
                     if let Some(stored) = answer.clone() {
@@ -139,6 +142,16 @@ async fn process_once(
                 return task.await.map(|answer| (answer, false)).map_err(|_| IngestError::Unavailable);
             }
         }
+    }
+}
+
+/// What a key lookup that refuses the delivery answers: 422 for a key reused
+/// with another body, 503 (with `Retry-After`) for a store that cannot be read.
+pub(crate) fn refusal(begin: &Begin) -> Option<IngestError> {
+    match begin {
+        Begin::Mismatch => Some(IngestError::IdempotencyKeyReused),
+        Begin::Unavailable => Some(IngestError::Unavailable),
+        Begin::Process(_) | Begin::Replay(_) | Begin::Wait(_) => None,
     }
 }
 
@@ -305,19 +318,42 @@ fn outcome(result: &IngestResult) -> &'static str {
     }
 }
 
-/// `Idempotency-Key`, else the Standard Webhooks `webhook-id`.
-fn idempotency_key(headers: &HeaderMap) -> Option<String> {
-    ["idempotency-key", "webhook-id"].iter().find_map(|name| {
-        headers
-            .get(*name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && v.len() <= 255)
-            .map(str::to_owned)
-    })
+/// Longest idempotency key, in characters.
+pub const MAX_KEY_CHARS: usize = 255;
+
+/// Initial body buffer; it grows as chunks arrive, never sized from the
+/// sender's own `Content-Length`.
+pub const INITIAL_BODY_BUFFER: usize = 4 * 1024;
+
+/// The delivery's idempotency key. A Standard Webhooks delivery's key is
+/// always its signed `webhook-id` (an unsigned `Idempotency-Key` cannot make a
+/// replay look new); otherwise `Idempotency-Key`, else `webhook-id`. A key
+/// over [`MAX_KEY_CHARS`] is refused (400) rather than ignored.
+fn idempotency_key(headers: &HeaderMap, method: AuthMethod) -> Result<Option<String>, IngestError> {
+    let names: &[&'static str] = match method {
+        AuthMethod::StandardWebhooks => &["webhook-id"],
+        AuthMethod::SharedSecret | AuthMethod::HmacSignature => &["idempotency-key", "webhook-id"],
+    };
+    for name in names {
+        let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok()).map(str::trim) else { continue };
+        if value.is_empty() {
+            continue;
+        }
+        if value.chars().count() > MAX_KEY_CHARS {
+            return Err(IngestError::IdempotencyKeyTooLong { header: name, max: MAX_KEY_CHARS });
+        }
+        return Ok(Some(value.to_owned()));
+    }
+    Ok(None)
 }
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, IngestError> {
+/// Reads the body, at most `limit` bytes, all of it within `deadline`.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+    deadline: Duration,
+) -> Result<web::Bytes, IngestError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -326,13 +362,19 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     if declared.is_some_and(|n| n > limit) {
         return Err(IngestError::PayloadTooLarge { limit });
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| IngestError::MalformedBody(format!("the body could not be read: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(IngestError::PayloadTooLarge { limit });
+    let read = async move {
+        let mut body = web::BytesMut::with_capacity(INITIAL_BODY_BUFFER.min(limit));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| IngestError::MalformedBody(format!("the body could not be read: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(IngestError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+        Ok(body.freeze())
+    };
+    actix_web::rt::time::timeout(deadline, read).await.unwrap_or_else(|_| {
+        tracing::info!(millis = deadline.as_millis(), "refused: body not received in time");
+        Err(IngestError::BodyReadTimeout { millis: deadline.as_millis() })
+    })
 }

@@ -144,3 +144,32 @@ async fn with_batching_off_leads_are_ingested_one_rpc_each() {
     assert_eq!(json(duplicate).await["status"], "duplicate");
     assert_eq!(app.lead_count().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_that_trickles_its_body_gets_408_within_the_deadline() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app_with(&[("BODY_READ_TIMEOUT_MS", "300")]).await;
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /api/ingest HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         X-Webhook-Secret: {SECRET}\r\nContent-Length: 100\r\n\r\n{{\"phone\": \"98765"
+    );
+    let started = Instant::now();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&received).contains("body_read_timeout") {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => received.extend_from_slice(&buffer[..n]),
+            other => panic!("no 408 within 5 s ({other:?}); got {:?}", String::from_utf8_lossy(&received)),
+        }
+    }
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert_eq!(app.lead_count().await, 0);
+}

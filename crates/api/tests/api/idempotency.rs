@@ -61,3 +61,43 @@ async fn a_duplicate_phone_within_24h_returns_the_original_lead() {
     assert_eq!(again["caller"]["id"], caller);
     assert_eq!(app.lead_count().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_255_characters_gets_400_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let body = json!({"phone": "9876543210", "state": "MH"}).to_string();
+    let long = "k".repeat(256);
+    let keyed = [("X-Webhook-Secret", SECRET.to_string()), ("Idempotency-Key", long.clone())];
+    let signed = standard_headers(&long, now_secs(), &body);
+    for headers in [keyed.to_vec(), signed] {
+        let response = app.post_raw(body.clone(), "application/json", &headers).await;
+        assert_eq!(response.status().as_u16(), 400);
+        let error = json(response).await;
+        assert_eq!(error["error"], "idempotency_key_too_long");
+        assert!(error["message"].as_str().is_some_and(|m| m.contains("255")), "{error}");
+    }
+    assert_eq!(app.lead_count().await, 0);
+    let at_limit = [("X-Webhook-Secret", SECRET.to_string()), ("Idempotency-Key", "k".repeat(255))];
+    assert_eq!(app.post_raw(body, "application/json", &at_limit).await.status().as_u16(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_standard_webhooks_delivery_with_a_fresh_idempotency_key_gets_the_first_answer() {
+    let app = spawn_app().await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let body = json!({"phone": "9876543210", "state": "MH"}).to_string();
+    let mut headers = standard_headers("msg_2Kq9", now_secs(), &body);
+    headers.push(("Idempotency-Key", "fresh-1".to_string()));
+    let first = app.post_raw(body.clone(), "application/json", &headers).await;
+    assert_eq!(first.status().as_u16(), 201);
+    let first_body = first.text().await.unwrap();
+    headers.last_mut().unwrap().1 = "fresh-2".to_string();
+    let replay = app.post_raw(body, "application/json", &headers).await;
+    assert_eq!(replay.status().as_u16(), 201, "the first answer, not 200 duplicate");
+    assert_eq!(replay.headers().get("Idempotent-Replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(replay.text().await.unwrap(), first_body);
+    assert_eq!(app.lead_count().await, 1);
+    let duplicates: i32 = app.db.query_one("select duplicate_count from public.leads", &[]).await.unwrap().get(0);
+    assert_eq!(duplicates, 0, "the replay must be answered by the service, not reach the database");
+}
