@@ -378,3 +378,25 @@ async fn read_body(
         Err(IngestError::BodyReadTimeout { millis: deadline.as_millis() })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::{header::RETRY_AFTER, StatusCode};
+    use actix_web::ResponseError;
+
+    use super::refusal;
+    use crate::idempotency::Begin;
+
+    #[test]
+    fn an_unavailable_idempotency_store_answers_503_with_retry_after() {
+        let response = refusal(&Begin::Unavailable).expect("a refusal").error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_reused_key_with_another_body_answers_422() {
+        let response = refusal(&Begin::Mismatch).expect("a refusal").error_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
