@@ -15,8 +15,16 @@ pub enum Purpose {
     Test,
 }
 
-const APT_PACKAGES: &[&str] =
-    &["postgresql", "postgresql-15-wal2json", "binaryen", "chromium", "chromium-driver"];
+/// `postgresql-15-cron` is pg_cron, the scheduler that runs the sweeps inside
+/// the database: every cluster pgcluster starts preloads it.
+const APT_PACKAGES: &[&str] = &[
+    "postgresql",
+    "postgresql-15-wal2json",
+    "postgresql-15-cron",
+    "binaryen",
+    "chromium",
+    "chromium-driver",
+];
 
 pub fn ensure_all(purpose: Purpose) -> anyhow::Result<()> {
     ensure_apt_packages()?;
@@ -44,14 +52,43 @@ fn ensure_apt_packages() -> anyhow::Result<()> {
         );
     }
     step(&format!("Installing Debian packages: {}", missing.join(", ")));
-    run(Command::new("apt-get").arg("update").arg("-qq"), "apt-get update")?;
-    run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install",
-    )
+    // A fresh machine's package lists may be empty, or older than the
+    // archive (the listed version is gone): then update them and try again.
+    let mut updated = false;
+    if missing.iter().any(|p| !apt_knows(p)) {
+        apt_update()?;
+        updated = true;
+    }
+    let install = || {
+        run(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+            "apt-get install",
+        )
+    };
+    let installed = match install() {
+        Err(_) if !updated => apt_update().and_then(|()| install()),
+        result => result,
+    };
+    installed.with_context(|| format!("could not install the Debian packages {}", missing.join(", ")))
+}
+
+fn apt_update() -> anyhow::Result<()> {
+    run(Command::new("apt-get").arg("update").arg("-qq"), "apt-get update")
+}
+
+/// Whether apt's package lists have a candidate version of `package`.
+fn apt_knows(package: &str) -> bool {
+    Command::new("apt-cache")
+        .args(["policy", package])
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.lines().any(|l| l.trim().starts_with("Candidate:") && !l.contains("(none)"))
+        })
+        .unwrap_or(false)
 }
 
 fn dpkg_installed(package: &str) -> bool {
