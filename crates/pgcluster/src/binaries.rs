@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The directory holding `initdb`, `postgres` and `pg_ctl`.
 ///
@@ -23,4 +23,26 @@ pub fn pg_bin_dir() -> anyhow::Result<PathBuf> {
         "PostgreSQL 15 binaries not found: install Debian's postgresql-15 \
          (`cargo xtask up` does this as root) or set PG_BIN to the folder holding initdb and postgres"
     )
+}
+
+/// Fails with the package to install unless the PostgreSQL under `bin` has
+/// pg_cron's library, which every cluster with [`crate::Scheduler::PgCron`]
+/// preloads (the server would otherwise refuse to start with a less helpful
+/// "could not access file" in its log).
+pub fn ensure_pg_cron(bin: &Path) -> anyhow::Result<()> {
+    let libdir = std::process::Command::new(bin.join("pg_config"))
+        .arg("--pkglibdir")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        .unwrap_or_else(|| bin.join("../lib"));
+    let library = libdir.join("pg_cron.so");
+    anyhow::ensure!(
+        library.exists(),
+        "pg_cron is not installed ({} is missing): install Debian's postgresql-15-cron \
+         (`cargo xtask tools` does this as root); clusters preload it to run the sweeps",
+        library.display()
+    );
+    Ok(())
 }

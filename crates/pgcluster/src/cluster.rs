@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, User};
 
+use crate::binaries::ensure_pg_cron;
 use crate::pg_bin_dir;
 
 /// Where and how to run a cluster.
@@ -21,6 +22,22 @@ pub struct ClusterOptions {
     /// `fsync` and `synchronous_commit` on. Benchmarks and `localbase` keep
     /// them on; throwaway test clusters turn them off to save time.
     pub durable: bool,
+}
+
+/// Whether a cluster's server runs pg_cron, the scheduler Supabase ships,
+/// which runs the engine's sweeps inside the database (see the migration
+/// `…001600_sweeps_on_pg_cron.sql` and docs/engine.md, "Sweeps").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheduler {
+    /// pg_cron is preloaded and reads its jobs from the `postgres` database,
+    /// as on Supabase. That is where localbase applies the migrations, so
+    /// they create the extension and schedule the sweeps there. In any other
+    /// database (every test database made with `create database`) the
+    /// migration skips scheduling with a NOTICE.
+    PgCron,
+    /// A plain PostgreSQL without pg_cron, like a server that lacks the
+    /// library: the migration skips scheduling with a NOTICE.
+    Absent,
 }
 
 /// A running PostgreSQL server that this process started and will stop.
@@ -44,9 +61,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts (and on first use initialises) the cluster described by `opts`.
+    /// Starts (and on first use initialises) the cluster described by `opts`,
+    /// with pg_cron preloaded ([`Scheduler::PgCron`]).
     pub fn start(opts: &ClusterOptions) -> anyhow::Result<Self> {
+        Self::start_with(opts, Scheduler::PgCron)
+    }
+
+    /// Like [`Cluster::start`], choosing whether pg_cron runs.
+    pub fn start_with(opts: &ClusterOptions, scheduler: Scheduler) -> anyhow::Result<Self> {
         let bin = pg_bin_dir()?;
+        if scheduler == Scheduler::PgCron {
+            ensure_pg_cron(&bin)?;
+        }
         let owner = cluster_owner()?;
         fs::create_dir_all(&opts.dir)
             .with_context(|| format!("creating {}", opts.dir.display()))?;
@@ -72,7 +98,7 @@ impl Cluster {
         let log = fs::File::create(&log_path)?;
         let mut cmd = Command::new(bin.join("postgres"));
         cmd.arg("-D").arg(&pgdata).arg("-p").arg(port.to_string());
-        for setting in server_settings(opts.durable) {
+        for setting in server_settings(opts.durable, scheduler) {
             cmd.arg("-c").arg(setting);
         }
         cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
@@ -85,18 +111,21 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Starts a throwaway cluster in a fresh temp dir, removed on drop.
+    /// Starts a throwaway cluster in a fresh temp dir, removed on drop, with
+    /// pg_cron preloaded ([`Scheduler::PgCron`]).
     /// The data folder is copied from a cached `initdb` template, so this
     /// takes well under a second after the first call on a machine.
     pub fn temporary() -> anyhow::Result<Self> {
+        Self::temporary_with(Scheduler::PgCron)
+    }
+
+    /// Like [`Cluster::temporary`], choosing whether pg_cron runs.
+    pub fn temporary_with(scheduler: Scheduler) -> anyhow::Result<Self> {
         let temp = tempfile::Builder::new().prefix("bloc-pg-").tempdir()?;
         let template = cached_template()?;
         copy_tree(&template, &temp.path().join("pgdata"))?;
-        let mut cluster = Cluster::start(&ClusterOptions {
-            dir: temp.path().to_path_buf(),
-            port: None,
-            durable: false,
-        })?;
+        let options = ClusterOptions { dir: temp.path().to_path_buf(), port: None, durable: false };
+        let mut cluster = Cluster::start_with(&options, scheduler)?;
         cluster._temp = Some(temp);
         Ok(cluster)
     }
@@ -256,9 +285,12 @@ fn random_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
-fn server_settings(durable: bool) -> Vec<String> {
+/// Every setting is passed on the command line at each start, never written
+/// into the data folder, so a data folder (localbase's, or the cached test
+/// template) made before a setting changed cannot carry a stale one.
+fn server_settings(durable: bool, scheduler: Scheduler) -> Vec<String> {
     let on_off = if durable { "on" } else { "off" };
-    vec![
+    let mut settings = vec![
         "listen_addresses=127.0.0.1".into(),
         "unix_socket_directories=".into(),
         "wal_level=logical".into(),
@@ -269,7 +301,21 @@ fn server_settings(durable: bool) -> Vec<String> {
         format!("fsync={on_off}"),
         format!("synchronous_commit={on_off}"),
         format!("full_page_writes={on_off}"),
-    ]
+    ];
+    if scheduler == Scheduler::PgCron {
+        settings.extend([
+            "shared_preload_libraries=pg_cron".into(),
+            "cron.database_name=postgres".into(),
+            // A job runs in a background worker of the server instead of a
+            // libpq login: this server has no Unix socket and asks every TCP
+            // login for a password, which pg_cron would not have.
+            "cron.use_background_workers=on".into(),
+            // The scheduler and up to 5 concurrent jobs (pg_cron's cap is
+            // this less one) next to logical replication and parallel query.
+            "max_worker_processes=16".into(),
+        ]);
+    }
+    settings
 }
 
 /// `initdb` and `postgres` refuse to run as root, so as root the cluster is

@@ -13,7 +13,7 @@ pub mod testing;
 use std::time::{Duration, Instant};
 
 use binaries::pg_bin_dir;
-pub use cluster::{Cluster, ClusterOptions};
+pub use cluster::{Cluster, ClusterOptions, Scheduler};
 
 /// Supabase's standard roles, schemas and publication, idempotent.
 /// Real Supabase projects already have all of it; only local databases run it.

@@ -3,6 +3,7 @@
 //! and the real CLI always agree on what is applied.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
@@ -35,9 +36,31 @@ pub fn list(dir: &Path) -> anyhow::Result<Vec<Migration>> {
 }
 
 /// Applies every migration in `dir` not yet recorded, each in its own
-/// transaction. Returns the versions applied by this call.
+/// transaction. Returns the versions applied by this call. A NOTICE a
+/// migration raises (such as the pg_cron migration saying it scheduled
+/// nothing here) is logged at `info`.
 pub fn apply(url: &str, dir: &Path) -> anyhow::Result<Vec<String>> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    apply_with_notices(url, dir, |version, notice| {
+        tracing::info!(migration = version, "{notice}");
+    })
+}
+
+/// [`apply`], handing each NOTICE (or WARNING) a migration raised to
+/// `on_notice` with the migration's version, once that migration committed.
+pub fn apply_with_notices(
+    url: &str,
+    dir: &Path,
+    mut on_notice: impl FnMut(&str, &str),
+) -> anyhow::Result<Vec<String>> {
+    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut config: postgres::Config = url.parse()?;
+    let sink = Arc::clone(&notices);
+    config.notice_callback(move |notice| {
+        if let Ok(mut notices) = sink.lock() {
+            notices.push(notice.message().to_string());
+        }
+    });
+    let mut client = config.connect(postgres::NoTls)?;
     client.batch_execute(
         "create schema if not exists supabase_migrations;
          create table if not exists supabase_migrations.schema_migrations (
@@ -58,6 +81,10 @@ pub fn apply(url: &str, dir: &Path) -> anyhow::Result<Vec<String>> {
         }
         let sql = std::fs::read_to_string(&m.path)?;
         let statements = split_statements(&sql);
+        // Only this migration's own notices (not the runner's `if not exists`).
+        if let Ok(mut n) = notices.lock() {
+            n.clear();
+        }
         let mut tx = client.transaction()?;
         tx.batch_execute(&sql)
             .with_context(|| format!("applying migration {}", m.path.display()))?;
@@ -66,6 +93,10 @@ pub fn apply(url: &str, dir: &Path) -> anyhow::Result<Vec<String>> {
             &[&m.version, &statements, &m.name],
         )?;
         tx.commit()?;
+        let raised = notices.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default();
+        for notice in raised {
+            on_notice(&m.version, &notice);
+        }
         done.push(m.version);
     }
     Ok(done)

@@ -69,6 +69,17 @@ impl TestDatabase {
         };
         Ok(TestDatabase { url, server })
     }
+
+    /// Database `name` on `cluster`, a server the test started itself (for
+    /// settings no shared server can promise, such as pg_cron's). `postgres`
+    /// is used as it is (it is pg_cron's database: see
+    /// [`crate::Scheduler::PgCron`]), any other name is created. Dropping
+    /// this stops the cluster.
+    pub fn on_cluster(cluster: Cluster, name: &str) -> anyhow::Result<Self> {
+        let admin_url = cluster.url("postgres");
+        let url = if name == "postgres" { admin_url } else { create_database(&admin_url, name)? };
+        Ok(TestDatabase { url, server: Server::Throwaway(cluster) })
+    }
 }
 
 impl Drop for TestDatabase {
