@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use pgcluster::{migrations, Cluster, Scheduler};
 
 #[test]
