@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod batching;
+pub mod body;
 pub mod configuration;
 pub mod error;
 pub mod idempotency;

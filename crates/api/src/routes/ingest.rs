@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::http::header::{ContentType, HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{ContentType, HeaderMap, CONTENT_LENGTH};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bloc_shared::fields::RawLead;
@@ -13,17 +13,14 @@ use bloc_shared::ingest::{
 };
 use futures::StreamExt;
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{self, AuthMethod};
+use crate::body::{parse, Parsed};
 use crate::error::{self, IngestError};
 use crate::idempotency::{Begin, StoredResponse};
 use crate::rpc::{likely_cause, RpcError};
 use crate::state::AppState;
-
-/// Most leads in one JSON array.
-pub const MAX_BATCH: usize = 1000;
 
 /// Ingest one lead (JSON object or form) or a batch (JSON array).
 #[utoipa::path(
@@ -168,53 +165,6 @@ async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes) -> Sto
 /// A status and its JSON body, as sent and as kept for replays.
 fn answer(status: StatusCode, body: &impl Serialize) -> StoredResponse {
     StoredResponse { status, body: serde_json::to_vec(body).unwrap_or_default() }
-}
-
-enum Parsed {
-    One(Box<RawLead>),
-    Many(Vec<Result<RawLead, ApiError>>),
-}
-
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Parsed, IngestError> {
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if content_type == "application/x-www-form-urlencoded" {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| IngestError::MalformedBody(format!("the form body could not be read: {e}")))?;
-        return Ok(Parsed::One(Box::new(RawLead::from_pairs(pairs))));
-    }
-    if content_type != "application/json" && !content_type.ends_with("+json") {
-        return Err(IngestError::UnsupportedMediaType);
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| IngestError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
-    match value {
-        Value::Object(object) => Ok(Parsed::One(Box::new(RawLead::from_json_object(&object)))),
-        Value::Array(items) => {
-            if items.is_empty() {
-                return Err(IngestError::Invalid(ApiError::new("empty_batch", "the array holds no leads")));
-            }
-            if items.len() > MAX_BATCH {
-                return Err(IngestError::Invalid(ApiError::new(
-                    "too_many_leads",
-                    format!("a batch holds at most {MAX_BATCH} leads, got {}", items.len()),
-                )));
-            }
-            Ok(Parsed::Many(
-                items
-                    .into_iter()
-                    .map(|item| match item {
-                        Value::Object(object) => Ok(RawLead::from_json_object(&object)),
-                        _ => Err(ApiError::new("not_an_object", "each lead must be a JSON object")),
-                    })
-                    .collect(),
-            ))
-        }
-        _ => Err(IngestError::MalformedBody("the body must be a JSON object or an array of objects".into())),
-    }
 }
 
 async fn ingest_one(state: &AppState, raw: RawLead) -> Result<(StatusCode, LeadResponse), IngestError> {
