@@ -24,7 +24,7 @@ fn supabase_cli() -> PathBuf {
 /// Runs `supabase db push --db-url <url> --yes` in a scratch project holding
 /// a copy of `supabase/migrations` (the CLI writes `supabase/.temp` into its
 /// project, which must not land in the repository).
-fn db_push(url: &str) -> String {
+pub(crate) fn db_push(url: &str) -> String {
     let project = tempfile::tempdir().unwrap();
     let target = project.path().join("supabase/migrations");
     std::fs::create_dir_all(&target).unwrap();

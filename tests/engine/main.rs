@@ -33,3 +33,5 @@ mod privileges;
 mod access_matrix;
 #[path = "14_edge_cases.rs"]
 mod edge_cases;
+#[path = "16_pg_cron.rs"]
+mod pg_cron;
