@@ -12,13 +12,18 @@
 //! SHA-256 digests of both sides, so the time taken does not depend on
 //! whether the guess has the secret's length. The error says nothing of
 //! which part failed.
+//!
+//! A pass names the sender: the [`WebhookSecret::sender_id`] of the first
+//! configured secret that verified, chosen by a constant-time conditional
+//! select while every secret is still tried. Idempotency keys are scoped to
+//! it, so two senders never share a key space.
 
 use actix_web::http::header::HeaderMap;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::configuration::WebhookSecret;
 
@@ -35,6 +40,15 @@ pub enum AuthMethod {
     StandardWebhooks,
 }
 
+/// An authenticated request: how, and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub method: AuthMethod,
+    /// The sender id of the secret that verified ([`WebhookSecret::sender_id`]),
+    /// never the secret itself.
+    pub sender: String,
+}
+
 /// The request is not authenticated. Deliberately carries no detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unauthenticated;
@@ -45,28 +59,28 @@ pub fn verify(
     body: &[u8],
     secrets: &[WebhookSecret],
     now_secs: i64,
-) -> Result<AuthMethod, Unauthenticated> {
+) -> Result<Authenticated, Unauthenticated> {
     if let Some(given) = header(headers, "x-webhook-secret") {
         let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        let mut ok = Choice::from(0);
-        for secret in secrets {
-            ok |= secret.text_digest().ct_eq(&given);
+        let mut found = FirstMatch::default();
+        for (index, secret) in secrets.iter().enumerate() {
+            found.record(index, secret.text_digest().ct_eq(&given));
         }
-        if bool::from(ok) {
-            return Ok(AuthMethod::SharedSecret);
+        if let Some(sender) = found.sender(secrets) {
+            return Ok(Authenticated { method: AuthMethod::SharedSecret, sender });
         }
     }
 
     if let Some(given) = header(headers, "x-signature-256") {
         let hex = given.trim().strip_prefix("sha256=").unwrap_or(given.trim());
         if let Some(given_mac) = decode_hex(hex) {
-            let mut ok = Choice::from(0);
-            for secret in secrets {
+            let mut found = FirstMatch::default();
+            for (index, secret) in secrets.iter().enumerate() {
                 let mac = hmac(secret.text.expose_secret().as_bytes(), &[body]);
-                ok |= mac.as_slice().ct_eq(&given_mac);
+                found.record(index, mac.as_slice().ct_eq(&given_mac));
             }
-            if bool::from(ok) {
-                return Ok(AuthMethod::HmacSignature);
+            if let Some(sender) = found.sender(secrets) {
+                return Ok(Authenticated { method: AuthMethod::HmacSignature, sender });
             }
         }
     }
@@ -86,21 +100,53 @@ pub fn verify(
                 .filter_map(|s| s.strip_prefix("v1,"))
                 .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
                 .collect();
-            let mut ok = Choice::from(0);
-            for secret in secrets {
+            let mut found = FirstMatch::default();
+            for (index, secret) in secrets.iter().enumerate() {
                 let Some(key) = &secret.standard_key else { continue };
                 let mac = hmac(key.expose_secret(), &[id.as_bytes(), b".", timestamp.trim().as_bytes(), b".", body]);
+                let mut matched = Choice::from(0);
                 for sig in &given {
-                    ok |= mac.as_slice().ct_eq(sig);
+                    matched |= mac.as_slice().ct_eq(sig);
                 }
+                found.record(index, matched);
             }
-            if bool::from(ok) {
-                return Ok(AuthMethod::StandardWebhooks);
+            if let Some(sender) = found.sender(secrets) {
+                return Ok(Authenticated { method: AuthMethod::StandardWebhooks, sender });
             }
         }
     }
 
     Err(Unauthenticated)
+}
+
+/// The first secret that matched, chosen without branching on any match:
+/// every secret is recorded, and the index is updated by a conditional
+/// select only while nothing has matched yet.
+struct FirstMatch {
+    found: Choice,
+    index: u64,
+}
+
+impl Default for FirstMatch {
+    fn default() -> Self {
+        FirstMatch { found: Choice::from(0), index: 0 }
+    }
+}
+
+impl FirstMatch {
+    fn record(&mut self, index: usize, matched: Choice) {
+        let first = matched & !self.found;
+        self.index = u64::conditional_select(&self.index, &(index as u64), first);
+        self.found |= matched;
+    }
+
+    /// The matching secret's sender id; read only after every secret was tried.
+    fn sender(&self, secrets: &[WebhookSecret]) -> Option<String> {
+        if !bool::from(self.found) {
+            return None;
+        }
+        secrets.get(self.index as usize).map(|secret| secret.sender_id().to_owned())
+    }
 }
 
 /// HMAC-SHA256 over the concatenated `parts`.
@@ -153,6 +199,14 @@ mod tests {
         map
     }
 
+    fn method(outcome: Result<Authenticated, Unauthenticated>) -> Result<AuthMethod, Unauthenticated> {
+        outcome.map(|authenticated| authenticated.method)
+    }
+
+    fn sender(outcome: Result<Authenticated, Unauthenticated>) -> String {
+        outcome.unwrap().sender
+    }
+
     fn standard_signature(id: &str, ts: i64, body: &[u8]) -> String {
         let key = base64::engine::general_purpose::STANDARD.decode(&WHSEC[6..]).unwrap();
         let mac = hmac(&key, &[id.as_bytes(), b".", ts.to_string().as_bytes(), b".", body]);
@@ -163,7 +217,7 @@ mod tests {
     fn any_configured_shared_secret_passes() {
         for s in ["old-secret", "new-secret"] {
             let h = headers(&[("x-webhook-secret", s.into())]);
-            assert_eq!(verify(&h, b"{}", &secrets(), NOW), Ok(AuthMethod::SharedSecret));
+            assert_eq!(method(verify(&h, b"{}", &secrets(), NOW)), Ok(AuthMethod::SharedSecret));
         }
         let h = headers(&[("x-webhook-secret", "old-secreT".into())]);
         assert_eq!(verify(&h, b"{}", &secrets(), NOW), Err(Unauthenticated));
@@ -173,7 +227,7 @@ mod tests {
     fn an_hmac_of_the_exact_body_passes_and_of_another_body_fails() {
         let sig = format!("sha256={}", to_hex(&hmac(b"new-secret", &[b"{\"phone\":\"1\"}"])));
         let h = headers(&[("x-signature-256", sig)]);
-        assert_eq!(verify(&h, b"{\"phone\":\"1\"}", &secrets(), NOW), Ok(AuthMethod::HmacSignature));
+        assert_eq!(method(verify(&h, b"{\"phone\":\"1\"}", &secrets(), NOW)), Ok(AuthMethod::HmacSignature));
         assert_eq!(verify(&h, b"{\"phone\":\"2\"}", &secrets(), NOW), Err(Unauthenticated));
     }
 
@@ -186,7 +240,7 @@ mod tests {
                 ("webhook-timestamp", ts.to_string()),
                 ("webhook-signature", format!("v1,bm90IHRoaXM= {}", standard_signature("msg_1", ts, body))),
             ]);
-            assert_eq!(verify(&h, body, &secrets(), NOW), Ok(AuthMethod::StandardWebhooks), "ts {ts}");
+            assert_eq!(method(verify(&h, body, &secrets(), NOW)), Ok(AuthMethod::StandardWebhooks), "ts {ts}");
         }
     }
 
@@ -262,6 +316,36 @@ mod tests {
             slow.as_secs_f64() < fast.as_secs_f64() * 3.0,
             "right length {same:?}, one longer {longer:?}: the time depends on the length"
         );
+    }
+
+    #[test]
+    fn each_method_names_the_sender_of_the_secret_that_verified() {
+        let all = secrets();
+        let shared = headers(&[("x-webhook-secret", "new-secret".into())]);
+        assert_eq!(sender(verify(&shared, b"{}", &all, NOW)), all[1].sender_id());
+
+        let sig = format!("sha256={}", to_hex(&hmac(b"old-secret", &[b"{}"])));
+        let signed = headers(&[("x-signature-256", sig)]);
+        assert_eq!(sender(verify(&signed, b"{}", &all, NOW)), all[0].sender_id());
+
+        let standard = headers(&[
+            ("webhook-id", "msg_1".into()),
+            ("webhook-timestamp", NOW.to_string()),
+            ("webhook-signature", standard_signature("msg_1", NOW, b"{}")),
+        ]);
+        assert_eq!(sender(verify(&standard, b"{}", &all, NOW)), all[2].sender_id());
+        assert_ne!(all[0].sender_id(), all[1].sender_id());
+    }
+
+    #[test]
+    fn a_secret_configured_twice_names_the_first_and_same_sender() {
+        let twice = vec![
+            WebhookSecret::parse("other").unwrap(),
+            WebhookSecret::parse("shared").unwrap(),
+            WebhookSecret::parse("shared").unwrap(),
+        ];
+        let h = headers(&[("x-webhook-secret", "shared".into())]);
+        assert_eq!(sender(verify(&h, b"{}", &twice, NOW)), twice[1].sender_id());
     }
 
     #[test]

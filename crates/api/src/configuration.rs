@@ -23,6 +23,8 @@ pub struct WebhookSecret {
     text_digest: [u8; 32],
     /// The Standard Webhooks key, for `whsec_` secrets.
     pub standard_key: Option<SecretBox<Vec<u8>>>,
+    /// See [`WebhookSecret::sender_id`].
+    sender_id: String,
 }
 
 impl WebhookSecret {
@@ -44,7 +46,22 @@ impl WebhookSecret {
             None => None,
         };
         let text_digest = Sha256::digest(text.as_bytes()).into();
-        Ok(WebhookSecret { text: SecretString::from(text.to_owned()), text_digest, standard_key })
+        let sender_id = sender_id_of(text);
+        Ok(WebhookSecret { text: SecretString::from(text.to_owned()), text_digest, standard_key, sender_id })
+    }
+
+    /// The sender this secret authenticates: `secret-` and the first 16 hex
+    /// digits of SHA-256 over `"bloc-sender\0" + secret`.
+    ///
+    /// An id, not the secret: it is stored beside idempotency keys
+    /// (`engine.deliveries.sender`) and may appear in logs, so each sender
+    /// has its own key space. The domain-separated prefix keeps it from
+    /// being any other digest of the secret (such as `text_digest`), and 64
+    /// bits of a one-way hash reveal nothing usable about a secret worth
+    /// guessing. It is stable across instances and restarts; a rotated
+    /// secret is a new sender, whose keys do not match the old one's.
+    pub fn sender_id(&self) -> &str {
+        &self.sender_id
     }
 
     /// SHA-256 of the secret's text: fixed length, so comparing it with a
@@ -52,6 +69,15 @@ impl WebhookSecret {
     pub fn text_digest(&self) -> &[u8; 32] {
         &self.text_digest
     }
+}
+
+fn sender_id_of(secret: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"bloc-sender\0");
+    hasher.update(secret.as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("secret-{hex}")
 }
 
 impl fmt::Debug for WebhookSecret {
@@ -251,6 +277,20 @@ mod tests {
         ("SUPABASE_SERVICE_ROLE_KEY", "sb_secret_abc"),
         ("WEBHOOK_SECRETS", "plain-one, whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
     ];
+
+    #[test]
+    fn a_sender_id_is_stable_distinct_per_secret_and_not_the_secret() {
+        let one = WebhookSecret::parse("plain-one").unwrap();
+        let again = WebhookSecret::parse(" plain-one ").unwrap();
+        let other = WebhookSecret::parse("plain-two").unwrap();
+        assert_eq!(one.sender_id(), again.sender_id());
+        assert_ne!(one.sender_id(), other.sender_id());
+        assert_eq!(one.sender_id().len(), "secret-".len() + 16);
+        assert!(one.sender_id().starts_with("secret-"));
+        assert!(!one.sender_id().contains("plain-one"));
+        let plain_digest: String = one.text_digest()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!one.sender_id().ends_with(&plain_digest), "the id is domain-separated from the compared digest");
+    }
 
     #[test]
     fn the_required_variables_with_defaults_make_settings() {

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{self, AuthMethod};
+use crate::auth::{self, AuthMethod, Authenticated};
 use crate::body::{parse, Parsed};
 use crate::error::{self, IngestError};
 use crate::idempotency::{Begin, StoredResponse};
@@ -63,11 +63,11 @@ pub async fn ingest(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
     let body = read_body(&req, payload, state.settings.max_body_bytes, state.settings.body_read_timeout).await?;
-    let method = authenticate(&req, &body, &state)?;
+    let authenticated = authenticate(&req, &body, &state)?;
     if let (Some(limiter), Some(peer)) = (&state.rate_limiter, req.peer_addr()) {
         limiter.check(peer.ip()).map_err(|retry_after| IngestError::RateLimited { retry_after })?;
     }
-    let (answer, replayed) = match idempotency_key(req.headers(), method)? {
+    let (answer, replayed) = match idempotency_key(req.headers(), authenticated.method)? {
         None => (process_detached(state.into_inner(), req.headers().clone(), body).await?, false),
         Some(key) => process_once(state.into_inner(), &key, req.headers().clone(), body).await?,
     };
@@ -84,14 +84,14 @@ fn respond(answer: StoredResponse, replayed: bool) -> HttpResponse {
     response.body(answer.body)
 }
 
-fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<AuthMethod, IngestError> {
+fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Authenticated, IngestError> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let method = auth::verify(req.headers(), body, &state.settings.webhook_secrets, now).map_err(|_| {
+    let authenticated = auth::verify(req.headers(), body, &state.settings.webhook_secrets, now).map_err(|_| {
         tracing::info!("refused: unauthenticated");
         IngestError::Unauthorized
     })?;
-    tracing::debug!(?method, "authenticated");
-    Ok(method)
+    tracing::debug!(method = ?authenticated.method, sender = %authenticated.sender, "authenticated");
+    Ok(authenticated)
 }
 
 /// A delivery without a key: processed on its own task, so a sender that
