@@ -8,7 +8,11 @@
 //! - (b) the service with `BATCHING=off` (one `ingest_lead` RPC per lead);
 //! - (c) direct per-lead `ingest_lead` RPCs to PostgREST (what a user would do
 //!   without the service);
-//! - (d) `ingest_leads` batches straight on the database (the limit).
+//! - (d) `ingest_leads` batches straight on the database (the limit);
+//! - (e) the original design rebuilt: `tests/bench/original_route.mjs`, a
+//!   stateless Node route with supabase-js that checks the secret, looks the
+//!   phone up over REST for a 24 h duplicate and calls `ingest_lead` once per
+//!   lead (needs `node` and `npm ci` in `tests/`).
 //!
 //! ```sh
 //! cargo run --release -p bloc-api --example loadgen -- --leads 5000 --senders 256
@@ -37,7 +41,7 @@ struct Options {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcd".into() };
+    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -48,7 +52,7 @@ fn options() -> anyhow::Result<Options> {
             "--db-batch" => o.db_batch = value.parse().context("--db-batch")?,
             "--db-connections" => o.db_connections = value.parse().context("--db-connections")?,
             "--modes" => o.modes = value,
-            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcd"),
+            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde"),
         }
         i += 2;
     }
@@ -185,6 +189,32 @@ async fn service(base: &localbase::LocalBase, batching: bool) -> anyhow::Result<
     Ok(url)
 }
 
+/// Starts `tests/bench/original_route.mjs` (mode e) and returns its URL; the
+/// child is killed when the handle drops.
+async fn original_route(base: &localbase::LocalBase) -> anyhow::Result<(String, tokio::process::Child)> {
+    use tokio::io::AsyncBufReadExt;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bench/original_route.mjs");
+    let mut child = tokio::process::Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()))
+        .arg(&script)
+        .env("SUPABASE_URL", base.api_url().to_string())
+        .env("SUPABASE_SERVICE_ROLE_KEY", base.service_role_key().to_string())
+        .env("WEBHOOK_SECRET", SECRET)
+        .env("PORT", "0")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting node {}", script.display()))?;
+    let stdout = child.stdout.take().context("node stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("original_route.mjs did not start within 30 s")??
+        .context("original_route.mjs exited before listening (run `npm ci` in tests/)")?;
+    let port: u16 = line.strip_prefix("listening ").context("unexpected first line")?.trim().parse()?;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((format!("http://127.0.0.1:{port}/api/ingest"), child))
+}
+
 async fn via_service(label: &str, url: String, o: &Options) -> Outcome {
     let client = reqwest::Client::builder().pool_max_idle_per_host(o.senders).build().unwrap_or_default();
     fire(label, o.leads, o.senders, move |i| {
@@ -317,10 +347,28 @@ async fn main() -> anyhow::Result<()> {
         outcomes.push(out);
     }
 
+    if o.modes.contains('e') {
+        reset(&db).await?;
+        let (url, child) = original_route(&base).await?;
+        let mut out = via_service("(e) original design: Node route, REST duplicate lookup + ingest_lead per lead", url, &o).await;
+        drop(child);
+        out.stored = stored(&db).await?;
+        eprintln!("{}", out.row(o.leads));
+        outcomes.push(out);
+    }
+
     println!("| mode | leads | leads/s | p50 ms | p95 ms | p99 ms | failed | stored |");
     println!("|---|---|---|---|---|---|---|---|");
     for out in &outcomes {
         println!("{}", out.row(o.leads));
+    }
+    let rate = |m: char| outcomes.iter().find(|out| out.label.starts_with(&format!("({m})"))).map(|out| out.ok as f64 / out.elapsed.as_secs_f64());
+    if let Some(a) = rate('a') {
+        for m in ['b', 'c', 'd', 'e'] {
+            if let Some(x) = rate(m) {
+                println!("(a)/({m}) = {:.2}", a / x);
+            }
+        }
     }
     println!("\nsenders: {}; (d) latency is per ingest_leads call; fsync={fsync}, synchronous_commit={sync_commit}", o.senders);
     drop(db);
