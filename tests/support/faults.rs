@@ -60,7 +60,8 @@ pub const PHASES: [&str; 8] = [
 /// How big a run is.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Deliveries to send in all (a batch delivery holds five leads).
+    /// Deliveries to send at least (a batch delivery holds five leads); the
+    /// senders go on until the schedule is over, so every phase has traffic.
     pub deliveries: usize,
     /// Length of the whole fault schedule.
     pub schedule: Duration,
@@ -331,10 +332,10 @@ impl Bed {
     }
 
     /// Kills ingest `instance` once it has a batch delivery in flight (or
-    /// after 3 s without one), then starts it again on its port. Returns
+    /// after 20 s without one), then starts it again on its port. Returns
     /// whether a batch was in flight.
     fn crash_ingest(&mut self, instance: usize, down: Duration, history: &History) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(20);
         let mut mid_batch = false;
         while Instant::now() < deadline {
             if history.batches_in_flight[instance].load(Ordering::SeqCst) > 0 {
@@ -403,9 +404,9 @@ impl Bed {
             if let Some(rest) = phase.checked_sub(started.elapsed()) {
                 std::thread::sleep(rest);
             }
-            notes.push(PhaseNote { provoked: self.provoked().minus(before), note });
+            notes.push(PhaseNote { provoked: self.provoked().minus(before), note, seconds: started.elapsed().as_secs_f64() });
         }
-        history.phase.store(PHASES.len() - 1, Ordering::SeqCst);
+        history.schedule_over.store(true, Ordering::SeqCst);
         notes
     }
 }
@@ -497,6 +498,8 @@ fn provoke_deadlocks(db_url: &str, length: Duration, bed: &Bed) -> usize {
 pub struct PhaseNote {
     pub provoked: Provoked,
     pub note: String,
+    /// How long the phase lasted (a restart can make it longer than planned).
+    pub seconds: f64,
 }
 
 // ------------------------------------------------------------------ senders
@@ -604,7 +607,9 @@ pub struct History {
     next: AtomicUsize,
     pub attempts: Mutex<Vec<Attempt>>,
     pub deliveries: Mutex<Vec<Delivery>>,
-    done: AtomicBool,
+    /// Set by [`Bed::run_schedule`] at its end: senders stop taking new
+    /// deliveries once they have sent `Options::deliveries`.
+    pub schedule_over: AtomicBool,
 }
 
 impl History {
@@ -616,12 +621,11 @@ impl History {
             next: AtomicUsize::new(0),
             attempts: Mutex::new(Vec::new()),
             deliveries: Mutex::new(Vec::new()),
-            done: AtomicBool::new(false),
+            schedule_over: AtomicBool::new(false),
         }
     }
 
-    fn record(&self, outcome: Outcome, retry: bool, retry_after: bool) {
-        let phase = self.phase.load(Ordering::SeqCst);
+    fn record(&self, phase: usize, outcome: Outcome, retry: bool, retry_after: bool) {
         self.attempts.lock().unwrap().push(Attempt { phase, outcome, retry, retry_after });
     }
 }
@@ -650,6 +654,7 @@ async fn lane(
     let mut attempt = 0u32;
     loop {
         let instance = if pinned { first } else { (first + attempt as usize) % 2 };
+        let phase = history.phase.load(Ordering::SeqCst);
         if delivery.batch {
             history.batches_in_flight[instance].fetch_add(1, Ordering::SeqCst);
         }
@@ -676,7 +681,7 @@ async fn lane(
         let mut wait_hint = None;
         match received {
             Ok((status, retry_after, body)) => {
-                history.record(Outcome::Status(status), retry, retry_after.is_some());
+                history.record(phase, Outcome::Status(status), retry, retry_after.is_some());
                 if (200..300).contains(&status) {
                     return Lane::Answered(Answer { instance, status, body, replay });
                 }
@@ -685,7 +690,7 @@ async fn lane(
                 }
                 wait_hint = retry_after;
             }
-            Err(e) => history.record(if e.is_timeout() { Outcome::Timeout } else { Outcome::Connection }, retry, false),
+            Err(e) => history.record(phase, if e.is_timeout() { Outcome::Timeout } else { Outcome::Connection }, retry, false),
         }
         if started.elapsed() > GIVE_UP_AFTER {
             return Lane::GaveUp;
@@ -706,16 +711,16 @@ fn settle(delivery: &mut Delivery, lane: Lane) {
     }
 }
 
-/// One sender: takes the next delivery until `options.deliveries` are
-/// taken, pacing itself so that they spread over the schedule.
+/// One sender: takes the next delivery until `options.deliveries` are taken
+/// and the schedule is over, pacing itself so that they spread over it.
 async fn sender(history: Arc<History>, options: Options, me: usize) {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(4)).build().unwrap();
     let pace = options.schedule.mul_f64(options.senders as f64 / options.deliveries.max(1) as f64);
     loop {
-        let i = history.next.fetch_add(1, Ordering::SeqCst);
-        if i >= options.deliveries {
+        if history.schedule_over.load(Ordering::SeqCst) && history.next.load(Ordering::SeqCst) >= options.deliveries {
             return;
         }
+        let i = history.next.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
         let mut delivery = plan(i);
         let home = (i + me) % 2;
@@ -750,7 +755,6 @@ pub async fn run_senders(history: Arc<History>, options: Options) {
     for s in senders {
         s.await.unwrap();
     }
-    history.done.store(true, Ordering::SeqCst);
 }
 
 // ------------------------------------------------------------ the history
@@ -769,6 +773,7 @@ pub struct PhaseRow {
     pub retries: usize,
     pub provoked: Provoked,
     pub note: String,
+    pub seconds: f64,
 }
 
 /// The history check's result.
@@ -846,6 +851,7 @@ pub fn check(bed: &Bed, history: &History, notes: &[PhaseNote], options: &Option
         if let Some(note) = notes.get(n) {
             row.provoked = note.provoked;
             row.note = note.note.clone();
+            row.seconds = note.seconds;
         }
         for a in attempts.iter().filter(|a| a.phase == n) {
             row.requests += 1;
@@ -872,7 +878,7 @@ pub fn check(bed: &Bed, history: &History, notes: &[PhaseNote], options: &Option
     }
 
     report.deliveries = deliveries.len();
-    if deliveries.len() != options.deliveries {
+    if deliveries.len() < options.deliveries || deliveries.len() != history.next.load(Ordering::SeqCst) {
         broke(v, "every delivery is accounted for", format!("{} of {} deliveries were recorded", deliveries.len(), options.deliveries));
     }
     // phone -> every lead id any answer named for it
@@ -937,6 +943,21 @@ pub fn check(bed: &Bed, history: &History, notes: &[PhaseNote], options: &Option
             Some([id]) => broke(v, "every 2xx is stored", format!("{phone}: answered as lead {ids:?} but stored as lead {id}")),
             Some(many) => broke(v, "every phone is stored once", format!("{phone}: stored {} times: {many:?}", many.len())),
             None => broke(v, "every 2xx is stored", format!("{phone}: acknowledged as {ids:?} but not stored")),
+        }
+    }
+    // Each answered item's answer is kept in the database with its lead
+    // (engine.deliveries), which is what lets any instance replay it.
+    let kept: HashMap<String, i64> = db
+        .query("select key, count(*) from engine.deliveries group by key", &[])
+        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        .unwrap_or_else(|e| {
+            broke(v, "every answer is kept in the database", format!("reading engine.deliveries: {e}"));
+            HashMap::new()
+        });
+    for d in deliveries.iter().filter(|d| !d.answers.is_empty()) {
+        let rows = kept.get(&d.key).copied().unwrap_or(0);
+        if rows != d.phones.len() as i64 {
+            broke(v, "every answer is kept in the database", format!("delivery {} (key {}): {rows} rows in engine.deliveries for {} items", d.index, d.key, d.phones.len()));
         }
     }
     for (phone, ids) in &stored {
@@ -1079,14 +1100,15 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| phase | requests | 2xx | 4xx | 503 | other 5xx | timeouts | conn. errors | retries | lock timeouts | statement timeouts | deadlocks | fault |"
+            "| phase | s | requests | 2xx | 4xx | 503 | other 5xx | timeouts | conn. errors | retries | lock timeouts | statement timeouts | deadlocks | fault |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         for r in &self.phases {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.name,
+                r.seconds,
                 r.requests,
                 r.ok,
                 r.client_errors,
