@@ -12,6 +12,8 @@ use bloc_shared::phone::PhoneRegion;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 
+use crate::client_addr::TrustedProxies;
+
 /// One accepted webhook secret.
 ///
 /// Every secret works for `X-Webhook-Secret` (compared as written) and for
@@ -86,6 +88,11 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
+/// Default `MAX_CONNECTIONS`: well under the open-file limit a service gets
+/// by default (systemd's soft limit is 1024), leaving room for the
+/// connections to PostgREST.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
 /// Everything the service needs to run.
 #[derive(Debug)]
 pub struct Settings {
@@ -103,13 +110,29 @@ pub struct Settings {
     /// Longest wait for a request's whole body (`BODY_READ_TIMEOUT_MS`);
     /// past it the sender gets 408 `body_read_timeout`.
     pub body_read_timeout: Duration,
-    /// Requests per minute per sender address; `None` is off.
+    /// Requests per minute per client address, counted before
+    /// authentication; `None` is off.
     pub rate_limit_per_minute: Option<u32>,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Most open connections on the public listener, all workers together
+    /// (`MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// How long an idle connection is kept open (`KEEP_ALIVE_SECS`); `None`
+    /// closes it after each response.
+    pub keep_alive: Option<Duration>,
+    /// Longest wait for a request's head once a connection is open
+    /// (`CLIENT_REQUEST_TIMEOUT_MS`); past it actix answers 408 and closes.
+    pub client_request_timeout: Duration,
+    /// Refuse `X-Signature-256` without `X-Signature-Timestamp`
+    /// (`REQUIRE_SIGNED_TIMESTAMP`).
+    pub require_signed_timestamp: bool,
     /// Coalesce concurrent leads into `ingest_leads` calls.
     pub batching: bool,
     pub batch_window: Duration,
     pub batch_max: usize,
-    /// Period of the SLA/backlog runs; `None` turns them off.
+    /// Period of the service's own SLA/backlog runs; `None` (the default)
+    /// leaves them to pg_cron in the database.
     pub maintenance_interval: Option<Duration>,
     /// Longest wait for one PostgREST call before answering 503.
     pub rpc_timeout: Duration,
@@ -214,18 +237,33 @@ impl Settings {
         let rate_limit = number("RATE_LIMIT_PER_MINUTE", 0, 0, 10_000_000) as u32;
         let batch_window = Duration::from_millis(number("BATCH_WINDOW_MS", 2, 0, 1000));
         let batch_max = number("BATCH_MAX", 256, 1, 1000) as usize;
-        let maintenance_secs = number("MAINTENANCE_INTERVAL_SECS", 60, 0, 86_400);
+        let maintenance_secs = number("MAINTENANCE_INTERVAL_SECS", 0, 0, 86_400);
         let rpc_timeout = Duration::from_millis(number("RPC_TIMEOUT_MS", 10_000, 100, 600_000));
         let workers = number("WORKERS", 0, 0, 256) as usize;
+        let max_connections = number("MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS as u64, 1, 1_000_000) as usize;
+        let keep_alive_secs = number("KEEP_ALIVE_SECS", 5, 0, 3600);
+        let client_request_timeout = Duration::from_millis(number("CLIENT_REQUEST_TIMEOUT_MS", 15_000, 100, 600_000));
 
-        let batching = match get("BATCHING").map(|v| v.to_ascii_lowercase()) {
-            None => true,
-            Some(v) if ["on", "true", "1", "yes"].contains(&v.as_str()) => true,
-            Some(v) if ["off", "false", "0", "no"].contains(&v.as_str()) => false,
-            Some(v) => {
-                problems.push(format!("BATCHING must be on or off, got {v:?}"));
-                true
+        let mut flag = |name: &str, default: bool| -> bool {
+            match get(name).map(|v| v.to_ascii_lowercase()) {
+                None => default,
+                Some(v) if ["on", "true", "1", "yes"].contains(&v.as_str()) => true,
+                Some(v) if ["off", "false", "0", "no"].contains(&v.as_str()) => false,
+                Some(v) => {
+                    problems.push(format!("{name} must be on or off (true or false), got {v:?}"));
+                    default
+                }
             }
+        };
+        let batching = flag("BATCHING", true);
+        let require_signed_timestamp = flag("REQUIRE_SIGNED_TIMESTAMP", false);
+
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(list) => TrustedProxies::parse(&list).unwrap_or_else(|bad| {
+                problems.extend(bad.into_iter().map(|why| format!("TRUSTED_PROXIES: {why}")));
+                TrustedProxies::default()
+            }),
         };
 
         if !problems.is_empty() {
@@ -241,6 +279,11 @@ impl Settings {
             max_body_bytes,
             body_read_timeout,
             rate_limit_per_minute: (rate_limit > 0).then_some(rate_limit),
+            trusted_proxies,
+            max_connections,
+            keep_alive: (keep_alive_secs > 0).then(|| Duration::from_secs(keep_alive_secs)),
+            client_request_timeout,
+            require_signed_timestamp,
             batching,
             batch_window,
             batch_max,
@@ -306,7 +349,53 @@ mod tests {
         assert_eq!(s.batch_max, 256);
         assert!(s.batching);
         assert_eq!(s.rate_limit_per_minute, None);
-        assert_eq!(s.maintenance_interval, Some(Duration::from_secs(60)));
+        assert_eq!(s.maintenance_interval, None, "sweeps run in the database (pg_cron) unless asked for");
+        assert_eq!(s.trusted_proxies, TrustedProxies::default());
+        assert_eq!(s.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(s.keep_alive, Some(Duration::from_secs(5)));
+        assert_eq!(s.client_request_timeout, Duration::from_secs(15));
+        assert!(!s.require_signed_timestamp);
+    }
+
+    #[test]
+    fn the_maintenance_loop_runs_only_when_an_interval_is_given() {
+        let mut vars = BASE.to_vec();
+        vars.push(("MAINTENANCE_INTERVAL_SECS", "30"));
+        assert_eq!(settings(&vars).unwrap().maintenance_interval, Some(Duration::from_secs(30)));
+        let mut off = BASE.to_vec();
+        off.push(("MAINTENANCE_INTERVAL_SECS", "0"));
+        assert_eq!(settings(&off).unwrap().maintenance_interval, None);
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_and_each_bad_entry_is_named() {
+        let mut vars = BASE.to_vec();
+        vars.push(("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"));
+        let s = settings(&vars).unwrap();
+        assert!(s.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
+        assert!(!s.trusted_proxies.contains("11.0.0.1".parse().unwrap()));
+        let mut bad = BASE.to_vec();
+        bad.push(("TRUSTED_PROXIES", "10.0.0.0/8, lb.internal, 10.0.0.0/40"));
+        let err = settings(&bad).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.0.iter().all(|p| p.starts_with("TRUSTED_PROXIES")), "{err}");
+        assert!(err.to_string().contains("\"lb.internal\""), "{err}");
+    }
+
+    #[test]
+    fn connection_settings_are_read_and_bad_ones_named() {
+        let mut vars = BASE.to_vec();
+        vars.extend([("MAX_CONNECTIONS", "64"), ("KEEP_ALIVE_SECS", "0"), ("CLIENT_REQUEST_TIMEOUT_MS", "2500")]);
+        let s = settings(&vars).unwrap();
+        assert_eq!(s.max_connections, 64);
+        assert_eq!(s.keep_alive, None);
+        assert_eq!(s.client_request_timeout, Duration::from_millis(2500));
+        let mut bad = BASE.to_vec();
+        bad.extend([("MAX_CONNECTIONS", "0"), ("KEEP_ALIVE_SECS", "forever"), ("REQUIRE_SIGNED_TIMESTAMP", "sometimes")]);
+        let err = settings(&bad).unwrap_err().to_string();
+        for name in ["MAX_CONNECTIONS", "KEEP_ALIVE_SECS", "REQUIRE_SIGNED_TIMESTAMP"] {
+            assert!(err.contains(name), "{name} not named in {err}");
+        }
     }
 
     #[test]

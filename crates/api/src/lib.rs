@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod batching;
 pub mod body;
+pub mod client_addr;
 pub mod configuration;
 pub mod error;
 pub mod idempotency;

@@ -1,8 +1,13 @@
-//! Background duties: every `MAINTENANCE_INTERVAL_SECS`, reassign leads whose
-//! caller missed the SLA and drain the unassigned backlog, through the
-//! `reassign_stale_leads()` and `assign_backlog()` RPCs. Several instances may
-//! run these at once; the RPCs lock what they must. Also purges expired
-//! idempotency entries.
+//! Background duties. Expired idempotency entries are purged from this
+//! instance's store every ten minutes (or every `MAINTENANCE_INTERVAL_SECS`).
+//!
+//! Opt-in: with `MAINTENANCE_INTERVAL_SECS` set, every that many seconds the
+//! service also reassigns leads whose caller missed the SLA and drains the
+//! unassigned backlog, through the `reassign_stale_leads()` and
+//! `assign_backlog()` RPCs. Off by default, because pg_cron runs these sweeps
+//! in the database, whether or not any ingest service is up; the loop is the
+//! fallback where pg_cron is not available. Several instances (and pg_cron)
+//! may run them at once; the RPCs lock what they must.
 
 use std::time::Duration;
 
@@ -12,10 +17,15 @@ use crate::configuration::Settings;
 use crate::idempotency::IdempotencyStore;
 use crate::rpc::Rest;
 
+/// How often expired idempotency entries are purged when the sweeps are off.
+const IDEMPOTENCY_PURGE_PERIOD: Duration = Duration::from_secs(600);
+
+/// Starts the loop: the idempotency purge always, the sweeps only when
+/// `settings.maintenance_interval` is set.
 pub fn start(settings: &Settings, rest: Rest, idempotency: IdempotencyStore) {
     let interval = settings.maintenance_interval;
     tokio::spawn(async move {
-        let period = interval.unwrap_or(Duration::from_secs(600));
+        let period = interval.unwrap_or(IDEMPOTENCY_PURGE_PERIOD);
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::http::KeepAlive;
 use actix_web::{web, App, HttpServer};
 
 use crate::batching::Batcher;
@@ -73,9 +74,19 @@ impl Application {
             readiness: ReadinessCheck::default(),
         });
 
+        let workers = settings.workers.unwrap_or_else(default_workers);
+        let per_worker = connections_per_worker(settings.max_connections, workers);
+        tracing::info!(
+            workers,
+            per_worker,
+            total = per_worker * workers,
+            "connection cap (MAX_CONNECTIONS split across workers)"
+        );
+        let keep_alive = settings.keep_alive.map_or(KeepAlive::Disabled, KeepAlive::Timeout);
+
         let separate_admin = admin_listener.is_some();
         let public_state = state.clone();
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(public_state.clone())
                 .wrap(actix_web::middleware::from_fn(telemetry::observe))
@@ -86,12 +97,13 @@ impl Application {
                     }
                 })
         })
-        // Generous under bursts on small machines; a proxy in front handles slow clients.
-        .client_request_timeout(std::time::Duration::from_secs(15))
+        .workers(workers)
+        // Per worker in actix: past it a worker stops accepting, and new
+        // connections wait in the listen backlog until one closes.
+        .max_connections(per_worker)
+        .keep_alive(keep_alive)
+        .client_request_timeout(settings.client_request_timeout)
         .listen(listener)?;
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
 
         let admin = match admin_listener {
             None => None,
@@ -129,6 +141,32 @@ impl Application {
     }
 }
 
+/// actix's own default: one worker per core.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// `MAX_CONNECTIONS` is for the whole service; actix caps each worker. The
+/// total is split evenly, rounded down so the cap is never exceeded, but at
+/// least one connection per worker.
+pub fn connections_per_worker(total: usize, workers: usize) -> usize {
+    (total / workers.max(1)).max(1)
+}
+
 fn bind(addr: &std::net::SocketAddr, name: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot bind {name} {addr}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connections_per_worker;
+
+    #[test]
+    fn the_connection_cap_is_split_across_workers_without_exceeding_it() {
+        assert_eq!(connections_per_worker(512, 2), 256);
+        assert_eq!(connections_per_worker(513, 2), 256);
+        assert_eq!(connections_per_worker(10, 4), 2);
+        assert_eq!(connections_per_worker(1, 4), 1, "at least one per worker");
+        assert_eq!(connections_per_worker(7, 0), 7);
+    }
 }

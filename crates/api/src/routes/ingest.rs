@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{self, AuthMethod, Authenticated};
 use crate::body::{parse, Parsed};
+use crate::client_addr;
 use crate::error::{self, IngestError};
 use crate::idempotency::{Begin, StoredResponse};
 use crate::rpc::{likely_cause, RpcError};
@@ -62,11 +63,12 @@ pub async fn ingest(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
+    if let (Some(limiter), Some(peer)) = (&state.rate_limiter, req.peer_addr()) {
+        let client = client_addr::client_ip(peer.ip(), req.headers(), &state.settings.trusted_proxies);
+        limiter.check(client).map_err(|retry_after| IngestError::RateLimited { retry_after })?;
+    }
     let body = read_body(&req, payload, state.settings.max_body_bytes, state.settings.body_read_timeout).await?;
     let authenticated = authenticate(&req, &body, &state)?;
-    if let (Some(limiter), Some(peer)) = (&state.rate_limiter, req.peer_addr()) {
-        limiter.check(peer.ip()).map_err(|retry_after| IngestError::RateLimited { retry_after })?;
-    }
     let (answer, replayed) = match idempotency_key(req.headers(), authenticated.method)? {
         None => (process_detached(state.into_inner(), req.headers().clone(), body).await?, false),
         Some(key) => process_once(state.into_inner(), &key, req.headers().clone(), body).await?,

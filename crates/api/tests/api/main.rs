@@ -5,6 +5,7 @@
 mod auth;
 mod bodies;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod normalization;
 mod operations;
