@@ -11,8 +11,8 @@
 //! phases), `--senders` the concurrent senders (default 16), `--limit` each
 //! of the four callers' daily limit (default: a quarter of the deliveries,
 //! so overflow is forced). The binaries are taken from `LOCALBASE_BIN` and
-//! `BLOC_API_BIN`, else from beside this example's profile folder. Exits 1
-//! if any guarantee broke. docs/reliability.md records a run.
+//! `BLOC_API_BIN`, else from beside this example's profile folder. `--keep`
+//! keeps the logs and the cluster's folder. Exits 1 if any guarantee broke. docs/reliability.md records a run.
 
 #![allow(clippy::unwrap_used)]
 
@@ -43,6 +43,9 @@ fn main() {
     println!("options: {options:?}");
     let started = Instant::now();
     let mut bed = Bed::start(&options);
+    if args.iter().any(|a| a == "--keep") {
+        bed.dir.disable_cleanup(true);
+    }
     println!("bed up in {:.1} s (files in {})", started.elapsed().as_secs_f64(), bed.dir.path().display());
     let history = Arc::new(History::new(bed.ingest_urls.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

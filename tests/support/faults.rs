@@ -269,7 +269,7 @@ impl Bed {
         let url = format!("{}/readyz", self.ingest_urls[instance]);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if ureq_status(&url) == Some(200) {
+            if http_status(&url) == Some(200) {
                 return;
             }
             if let Some(exit) = self.ingest[instance].as_mut().unwrap().try_wait().unwrap() {
@@ -429,7 +429,9 @@ fn process_exited(pid: i32) -> bool {
     }
 }
 
-fn ureq_status(url: &str) -> Option<u16> {
+/// The status of `GET url` (plain HTTP/1.1 on loopback), or `None` when
+/// nothing answers within 2 s.
+fn http_status(url: &str) -> Option<u16> {
     let mut stream = std::net::TcpStream::connect(url.trim_start_matches("http://").split('/').next()?).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let path = format!("/{}", url.trim_start_matches("http://").split_once('/')?.1);
