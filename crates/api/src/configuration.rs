@@ -12,6 +12,8 @@ use bloc_shared::phone::PhoneRegion;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 
+use crate::source_settings::SourceSettings;
+
 use crate::client_addr::TrustedProxies;
 
 /// One accepted webhook secret.
@@ -138,6 +140,8 @@ pub struct Settings {
     pub rpc_timeout: Duration,
     /// actix worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// Google Ads, Meta Lead Ads and WhatsApp sources (each off unless configured).
+    pub sources: SourceSettings,
 }
 
 /// Start-up configuration problems, one line per variable.
@@ -266,6 +270,7 @@ impl Settings {
             }),
         };
 
+        let sources = SourceSettings::from_lookup(&get, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -290,6 +295,7 @@ impl Settings {
             maintenance_interval: (maintenance_secs > 0).then(|| Duration::from_secs(maintenance_secs)),
             rpc_timeout,
             workers: (workers > 0).then_some(workers),
+            sources,
         })
     }
 

@@ -14,6 +14,8 @@ pub mod rate_limit;
 pub mod readiness;
 pub mod routes;
 pub mod rpc;
+pub mod source_settings;
+pub mod sources;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -5,6 +5,7 @@ pub mod health;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod sources;
 
 use actix_web::web;
 
@@ -12,7 +13,12 @@ use actix_web::web;
 pub fn public(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/ingest", web::post().to(ingest::ingest))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/api/openapi.json", web::get().to(openapi::openapi_json));
+        .route("/api/openapi.json", web::get().to(openapi::openapi_json))
+        .route("/api/sources/google-ads", web::post().to(sources::google_ads))
+        .route("/api/sources/meta", web::get().to(sources::meta_verify))
+        .route("/api/sources/meta", web::post().to(sources::meta))
+        .route("/api/sources/whatsapp", web::get().to(sources::whatsapp_verify))
+        .route("/api/sources/whatsapp", web::post().to(sources::whatsapp));
 }
 
 /// The operators' routes: readiness and metrics.

@@ -5,6 +5,8 @@ use utoipa::OpenApi;
 
 use bloc_shared::ingest::{ApiError, BatchItem, BatchResponse, CallerRef, LeadResponse, LeadStatus};
 
+use crate::sources::{SourceAnswer, SourceItem};
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -12,10 +14,18 @@ use bloc_shared::ingest::{ApiError, BatchItem, BatchResponse, CallerRef, LeadRes
         description = "Authenticated webhook for new leads: normalized, de-duplicated and assigned to a caller.",
         license(name = "MIT")
     ),
-    paths(super::ingest::ingest, super::health::healthz, super::health::readyz, super::metrics::metrics, openapi_json),
-    components(schemas(LeadResponse, LeadStatus, CallerRef, BatchResponse, BatchItem, ApiError, super::health::Health)),
+    paths(
+        super::ingest::ingest,
+        super::sources::google_ads,
+        super::sources::meta_verify,
+        super::sources::meta,
+        super::sources::whatsapp_verify,
+        super::sources::whatsapp,
+        super::health::healthz, super::health::readyz, super::metrics::metrics, openapi_json),
+    components(schemas(LeadResponse, LeadStatus, CallerRef, BatchResponse, BatchItem, ApiError, SourceAnswer, SourceItem, super::health::Health)),
     tags(
         (name = "ingest", description = "Lead intake"),
+        (name = "sources", description = "Platform webhooks: Google Ads lead forms, Meta Lead Ads, WhatsApp Cloud API (each 404 unless configured)"),
         (name = "operations", description = "Health, readiness, metrics, this document")
     )
 )]
