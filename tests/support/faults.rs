@@ -222,6 +222,7 @@ impl Bed {
             .arg(&dir)
             .env("DATABASE_URL", &self.db_url)
             .env("RUST_LOG", "localbase=info,postrust_server=error,postrust_engine=off,warn")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log_file(self.dir.path(), "localbase.log"))
             .stderr(log_file(self.dir.path(), "localbase.log"))
