@@ -41,6 +41,10 @@ struct Knobs {
     step_seconds: (i64, i64),
     time_zones: &'static [&'static str],
     windows: &'static [&'static str],
+    /// Share of lead objects sent with a delivery reference; some of those
+    /// repeat an earlier keyed item (a replay) or its reference with
+    /// another body (a reused key).
+    keyed: f64,
 }
 
 const STATES: &[&str] = &["MH", "KA", "TN", "DL"];
@@ -65,6 +69,7 @@ fn knobs() -> Knobs {
         step_seconds: (1, 1800),
         time_zones: &["Asia/Kolkata"],
         windows: &["24 hours"],
+        keyed: 0.0,
     }
 }
 
@@ -130,13 +135,15 @@ fn generate(seed: u64, k: &Knobs) -> Scenario {
         .collect();
     let mut at = 0;
     let mut sent = 0usize;
+    let mut keyed: Vec<Value> = Vec::new();
     let steps = (0..k.batches)
         .map(|_| {
             at += rng.gen_range(k.step_seconds.0..=k.step_seconds.1);
             let size = rng.gen_range(k.batch_size.0..=k.batch_size.1);
             sent += size;
             let pool = ((sent as f64) * k.phones_per_lead).ceil().max(1.0) as u32;
-            let items = (0..size).map(|_| item(&mut rng, k, pool)).collect();
+            let items: Vec<Value> = (0..size).map(|_| item(&mut rng, k, pool)).collect();
+            let items = items.into_iter().map(|i| with_delivery(&mut rng, k, i, &mut keyed)).collect();
             Step::Batch { at, items }
         })
         .collect();
@@ -164,6 +171,39 @@ fn item(rng: &mut StdRng, k: &Knobs, pool: u32) -> Value {
         "source": "oracle",
         "metadata": if rng.gen_bool(0.3) { json!({"n": rng.gen_range(0..10)}) } else { Value::Null },
     })
+}
+
+/// `item`, perhaps with a delivery reference (`k.keyed`), or in its place a
+/// keyed item sent before (a replay), or another body under an earlier
+/// reference (a reused key). Draws nothing when `k.keyed` is 0, so the other
+/// scenarios stay as they were.
+fn with_delivery(rng: &mut StdRng, k: &Knobs, item: Value, sent: &mut Vec<Value>) -> Value {
+    if k.keyed == 0.0 || !item.is_object() || !rng.gen_bool(k.keyed) {
+        return item;
+    }
+    if !sent.is_empty() && rng.gen_bool(0.3) {
+        let earlier = pick(rng, sent).clone();
+        let mut item = item;
+        item["delivery"] = earlier["delivery"].clone();
+        match rng.gen_range(0..4) {
+            // The same item again.
+            0 | 1 => return earlier,
+            // Another item of the same delivery (new, or one sent before).
+            2 => item["delivery"]["item"] = json!(rng.gen_range(0..3)),
+            // The key with another body.
+            _ => item["delivery"]["body_hash"] = json!(format!("{:064x}", rng.gen::<u64>())),
+        }
+        return item;
+    }
+    let mut item = item;
+    item["delivery"] = json!({
+        "sender": *pick(rng, &["secret-a", "secret-b"]),
+        "key": format!("key-{}", sent.len()),
+        "item": rng.gen_range(0..3),
+        "body_hash": format!("{:064x}", rng.gen::<u64>()),
+    });
+    sent.push(item.clone());
+    item
 }
 
 /// One side of the comparison.
@@ -236,6 +276,7 @@ impl Side {
                    from assignment_logs g order by id",
             ),
             ("caller_daily_loads", "select to_jsonb(d)::text from caller_daily_loads d order by caller_id, day"),
+            ("engine.deliveries", "select to_jsonb(d)::text from engine.deliveries d order by sender, key, item"),
             (
                 "callers.last_assigned_at",
                 "select id || ' ' || coalesce(last_assigned_at::text, 'never') from callers order by id",
@@ -405,4 +446,12 @@ fn a_batch_of_a_thousand_leads_matches_a_thousand_single_calls() {
     let (seed, answers) = run(9, &k);
     assert_eq!(answers.len(), 1000, "seed {seed}");
     assert!(count(&answers, "duplicate") > 0 && answers.iter().any(|a| a["tier"] == 4), "seed {seed}");
+}
+
+#[test]
+fn keyed_items_replays_and_reused_keys_match_lead_by_lead() {
+    let k = Knobs { keyed: 0.7, invalid: 0.1, batch_size: (5, 60), batches: 8, ..knobs() };
+    let (seed, answers) = run(10, &k);
+    assert!(answers.iter().any(|a| a["replayed"] == true), "seed {seed}: the scenario must replay");
+    assert!(answers.iter().any(|a| a["error"] == "idempotency_key_reused"), "seed {seed}: and reuse a key");
 }

@@ -118,6 +118,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("ingest_leads(payloads jsonb)", "select public.ingest_leads('[{\"phone\": \"+919822222222\"}]')"),
     ("my_caller_id()", "select public.my_caller_id()"),
     ("my_role()", "select public.my_role()"),
+    ("purge_deliveries()", "select public.purge_deliveries()"),
     (
         "reassign_lead(p_lead_id bigint, p_caller_id bigint, p_note text)",
         "select public.reassign_lead({alice_lead}, {bob_caller}, 'matrix')",

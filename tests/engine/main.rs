@@ -33,5 +33,7 @@ mod privileges;
 mod access_matrix;
 #[path = "14_edge_cases.rs"]
 mod edge_cases;
+#[path = "15_durable_deliveries.rs"]
+mod durable_deliveries;
 #[path = "16_pg_cron.rs"]
 mod pg_cron;
