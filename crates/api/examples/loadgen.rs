@@ -26,11 +26,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bloc_shared::ingest::IngestPayload;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 const SECRET: &str = "loadgen-secret";
 const STATES: &[&str] = &["MH", "KA", "TN", "DL", "UP", "GJ", "WB", "Atlantis"];
 const LANGUAGES: &[&str] = &["Hindi", "English", "Marathi", "Tamil"];
+/// The same languages as ISO 639-1 codes, as the service normalizes them.
+const LEAD_LANGUAGES: &[&str] = &["hi", "en", "mr", "ta"];
 
 struct Options {
     leads: usize,
@@ -38,10 +40,12 @@ struct Options {
     db_batch: usize,
     db_connections: usize,
     modes: String,
+    /// Extra service settings for (a) and (b), e.g. `BATCH_WINDOW_MS=5`.
+    service_env: Vec<(String, String)>,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into() };
+    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -52,7 +56,11 @@ fn options() -> anyhow::Result<Options> {
             "--db-batch" => o.db_batch = value.parse().context("--db-batch")?,
             "--db-connections" => o.db_connections = value.parse().context("--db-connections")?,
             "--modes" => o.modes = value,
-            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde"),
+            "--service-env" => {
+                let (k, v) = value.split_once('=').context("--service-env takes KEY=VALUE")?;
+                o.service_env.push((k.to_string(), v.to_string()));
+            }
+            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE"),
         }
         i += 2;
     }
@@ -63,16 +71,17 @@ fn options() -> anyhow::Result<Options> {
 }
 
 fn payload(i: usize) -> IngestPayload {
-    IngestPayload {
-        phone: format!("+9198{:08}", 10_000_000 + i),
-        name: Some(format!("Lead {i}")),
-        email: None,
-        state: Some(STATES[i % STATES.len()].to_string()),
-        city: None,
-        language: Some(["hi", "en", "mr", "ta"][i % 4].to_string()),
-        source: Some("loadgen".into()),
-        metadata: Map::new(),
-    }
+    // Through serde rather than a struct literal, so fields added to the
+    // payload later (all optional) take their defaults here.
+    serde_json::from_value(json!({
+        "phone": format!("+9198{:08}", 10_000_000 + i),
+        "name": format!("Lead {i}"),
+        "state": STATES[i % STATES.len()],
+        "language": LEAD_LANGUAGES[i % 4],
+        "source": "loadgen",
+        "metadata": {}
+    }))
+    .expect("a valid ingest payload")
 }
 
 /// What a sender posts to the service: a Sheets-like row.
@@ -87,6 +96,95 @@ fn row(i: usize) -> String {
     .to_string()
 }
 
+/// CPU seconds (user + system) used so far, by where they ran: this
+/// process's threads grouped by name (`tokio-runtime-w`: the senders, the
+/// batcher, its REST client and localbase with PostgREST; `actix-rt|…`: the
+/// service's HTTP workers), the cluster's PostgreSQL processes, and the
+/// Node route of mode (e). Read from /proc (Linux only; empty elsewhere).
+#[derive(Clone, Default)]
+struct Cpu {
+    groups: std::collections::BTreeMap<String, f64>,
+}
+
+impl Cpu {
+    fn now(postmaster: Option<u32>, node: Option<u32>) -> Cpu {
+        let tick = 100.0; // USER_HZ on Linux
+        let stat = |path: String| -> Option<(String, u32, f64)> {
+            let text = std::fs::read_to_string(path).ok()?;
+            let (head, rest) = text.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ppid = fields.get(1)?.parse().ok()?;
+            let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some((name, ppid, ticks / tick))
+        };
+        let mut groups = std::collections::BTreeMap::new();
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for task in tasks.flatten() {
+                if let Some((name, _, secs)) = stat(format!("{}/stat", task.path().display())) {
+                    let group = if name.starts_with("actix") { "service HTTP workers (actix)".to_string() } else if name.starts_with("tokio") { "tokio runtime (senders, batcher, localbase/PostgREST)".to_string() } else { format!("other threads ({name})") };
+                    *groups.entry(group).or_insert(0.0) += secs;
+                }
+            }
+        }
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for entry in procs.flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+                let Some((_, ppid, secs)) = stat(format!("/proc/{pid}/stat")) else { continue };
+                if Some(pid) == postmaster || Some(ppid) == postmaster {
+                    *groups.entry("PostgreSQL".to_string()).or_insert(0.0) += secs;
+                }
+                if Some(pid) == node {
+                    *groups.entry("Node route (e)".to_string()).or_insert(0.0) += secs;
+                }
+            }
+        }
+        Cpu { groups }
+    }
+
+    fn since(&self, before: &Cpu) -> Cpu {
+        let groups = self.groups.iter().map(|(k, v)| (k.clone(), v - before.groups.get(k).copied().unwrap_or(0.0))).collect();
+        Cpu { groups }
+    }
+
+    fn summary(&self, wall: Duration) -> String {
+        let parts: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, v)| **v >= 0.005)
+            .map(|(k, v)| format!("{k} {v:.2} s ({:.0}%)", 100.0 * v / wall.as_secs_f64()))
+            .collect();
+        format!("CPU over {:.2} s wall: {}", wall.as_secs_f64(), parts.join(", "))
+    }
+}
+
+/// The cluster's postmaster: the first line of the postmaster.pid under `dir`.
+fn postmaster(dir: &std::path::Path) -> Option<u32> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "postmaster.pid") {
+                return std::fs::read_to_string(&path).ok()?.lines().next()?.trim().parse().ok();
+            }
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    None
+}
+
+/// The service's batch-size histogram: (calls, leads) from its /metrics.
+async fn batch_sizes(ingest_url: &str) -> Option<(f64, f64)> {
+    let url = ingest_url.replace("/api/ingest", "/metrics");
+    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    let value = |name: &str| {
+        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+    };
+    Some((value("bloc_ingest_batch_size_count")?, value("bloc_ingest_batch_size_sum")?))
+}
+
 struct Outcome {
     label: String,
     elapsed: Duration,
@@ -94,6 +192,8 @@ struct Outcome {
     failed: HashMap<String, usize>,
     latencies: Vec<Duration>,
     stored: i64,
+    /// Where the CPU went during the run, and other observations.
+    notes: Vec<String>,
 }
 
 impl Outcome {
@@ -157,7 +257,7 @@ where
             }
         }
     }
-    Outcome { label: label.into(), elapsed: started.elapsed(), ok: latencies.len(), failed, latencies, stored: 0 }
+    Outcome { label: label.into(), elapsed: started.elapsed(), ok: latencies.len(), failed, latencies, stored: 0, notes: Vec::new() }
 }
 
 async fn reset(db: &tokio_postgres::Client) -> anyhow::Result<()> {
@@ -172,8 +272,8 @@ async fn stored(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
     Ok(db.query_one("select count(*) from public.leads", &[]).await?.get(0))
 }
 
-async fn service(base: &localbase::LocalBase, batching: bool) -> anyhow::Result<String> {
-    let vars: HashMap<&str, String> = HashMap::from([
+async fn service(base: &localbase::LocalBase, batching: bool, extra: &[(String, String)]) -> anyhow::Result<String> {
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("SUPABASE_URL", base.api_url().to_string()),
         ("SUPABASE_SERVICE_ROLE_KEY", base.service_role_key().to_string()),
         ("WEBHOOK_SECRETS", SECRET.to_string()),
@@ -182,6 +282,9 @@ async fn service(base: &localbase::LocalBase, batching: bool) -> anyhow::Result<
         ("BATCHING", if batching { "on" } else { "off" }.to_string()),
         ("RPC_TIMEOUT_MS", "30000".to_string()),
     ]);
+    for (k, v) in extra {
+        vars.insert(k.as_str(), v.clone());
+    }
     let settings = bloc_api::Settings::from_lookup(|k| vars.get(k).cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = bloc_api::Application::build(settings)?;
     let url = format!("http://127.0.0.1:{}/api/ingest", app.port());
@@ -267,19 +370,39 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     eprintln!("localbase {} (fsync={fsync}, synchronous_commit={sync_commit}); {} leads, {} senders", base.api_url(), o.leads, o.senders);
 
+    let pm = postmaster(base.dir());
+    // LOADGEN_PG_LOG=1: every statement's duration and CPU (including those
+    // inside functions) into the cluster's postgres.log, which is kept.
+    if std::env::var("LOADGEN_PG_LOG").is_ok_and(|v| v == "1") {
+        for sql in [
+            "alter system set log_min_duration_statement = 0",
+            "alter system set log_statement_stats = on",
+            "select pg_reload_conf()",
+        ] {
+            db.batch_execute(sql).await?;
+        }
+        eprintln!("statement log: {}/…/postgres.log (kept)", base.dir().display());
+    }
     let mut outcomes = Vec::new();
     if o.modes.contains('a') {
         reset(&db).await?;
-        let url = service(&base, true).await?;
-        let mut out = via_service("(a) service, batching on", url, &o).await;
+        let url = service(&base, true, &o.service_env).await?;
+        let before = Cpu::now(pm, None);
+        let mut out = via_service("(a) service, batching on", url.clone(), &o).await;
+        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
+        if let Some((calls, leads)) = batch_sizes(&url).await {
+            out.notes.push(format!("{calls} ingest RPCs, {:.1} leads per RPC on average", leads / calls.max(1.0)));
+        }
         out.stored = stored(&db).await?;
         eprintln!("{}", out.row(o.leads));
         outcomes.push(out);
     }
     if o.modes.contains('b') {
         reset(&db).await?;
-        let url = service(&base, false).await?;
+        let url = service(&base, false, &o.service_env).await?;
+        let before = Cpu::now(pm, None);
         let mut out = via_service("(b) service, batching off", url, &o).await;
+        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
         out.stored = stored(&db).await?;
         eprintln!("{}", out.row(o.leads));
         outcomes.push(out);
@@ -290,6 +413,7 @@ async fn main() -> anyhow::Result<()> {
         let rest = postgrest::Postgrest::new(format!("{}/rest/v1", base.api_url()))
             .insert_header("apikey", &key)
             .insert_header("Authorization", format!("Bearer {key}"));
+        let before = Cpu::now(pm, None);
         let mut out = fire("(c) direct ingest_lead per lead via PostgREST", o.leads, o.senders, move |i| {
             let rest = rest.clone();
             async move {
@@ -305,6 +429,7 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await;
+        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
         out.stored = stored(&db).await?;
         eprintln!("{}", out.row(o.leads));
         outcomes.push(out);
@@ -321,6 +446,7 @@ async fn main() -> anyhow::Result<()> {
         let clients = Arc::new(clients);
         let size = o.db_batch;
         let total = o.leads;
+        let before = Cpu::now(pm, None);
         let mut out = fire(
             &format!("(d) ingest_leads on the database, {} per call, {} connections", size, o.db_connections),
             batches,
@@ -340,6 +466,7 @@ async fn main() -> anyhow::Result<()> {
             },
         )
         .await;
+        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
         // Throughput counts leads, not calls; latency stays per call.
         out.ok = if out.failed.is_empty() { o.leads } else { out.ok * size };
         out.stored = stored(&db).await?;
@@ -350,7 +477,10 @@ async fn main() -> anyhow::Result<()> {
     if o.modes.contains('e') {
         reset(&db).await?;
         let (url, child) = original_route(&base).await?;
+        let node = child.id();
+        let before = Cpu::now(pm, node);
         let mut out = via_service("(e) original design: Node route, REST duplicate lookup + ingest_lead per lead", url, &o).await;
+        out.notes.push(Cpu::now(pm, node).since(&before).summary(out.elapsed));
         drop(child);
         out.stored = stored(&db).await?;
         eprintln!("{}", out.row(o.leads));
@@ -361,6 +491,12 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|");
     for out in &outcomes {
         println!("{}", out.row(o.leads));
+    }
+    println!();
+    for out in &outcomes {
+        for note in &out.notes {
+            println!("- {}: {note}", &out.label[..3]);
+        }
     }
     let rate = |m: char| outcomes.iter().find(|out| out.label.starts_with(&format!("({m})"))).map(|out| out.ok as f64 / out.elapsed.as_secs_f64());
     if let Some(a) = rate('a') {
@@ -373,5 +509,8 @@ async fn main() -> anyhow::Result<()> {
     println!("\nsenders: {}; (d) latency is per ingest_leads call; fsync={fsync}, synchronous_commit={sync_commit}", o.senders);
     drop(db);
     base.stop().await;
+    if std::env::var("LOADGEN_PG_LOG").is_ok_and(|v| v == "1") {
+        let _ = dir.keep();
+    }
     Ok(())
 }
