@@ -136,13 +136,16 @@ fn the_scheduled_sla_sweep_moves_a_stale_lead_on_its_own() {
 
     let log = db
         .client
-        .query_one("select reason, previous_caller_id from assignment_logs where lead_id = $1 order by id desc limit 1", &[
-            &lead_id,
-        ])
+        .query_one(
+            "select reason, previous_caller_id from assignment_logs where lead_id = $1 order by id desc limit 1",
+            &[&lead_id],
+        )
         .unwrap();
     assert_eq!(log.get::<_, String>(0), "sla_reassign");
     assert_eq!(log.get::<_, Option<i64>>(1), Some(first));
-    wait_for("pg_cron records the sweep's run", || runs(&mut watcher, "reassign_stale_leads").contains(&"succeeded".to_string()));
+    wait_for("pg_cron records the sweep's run", || {
+        runs(&mut watcher, "reassign_stale_leads").contains(&"succeeded".to_string())
+    });
     assert!(!runs(&mut watcher, "reassign_stale_leads").iter().any(|s| s == "failed"));
 }
 
@@ -150,14 +153,17 @@ fn the_scheduled_sla_sweep_moves_a_stale_lead_on_its_own() {
 fn the_scheduled_backlog_drain_assigns_a_lead_once_its_callers_pause_ran_out() {
     let mut db = cron_db();
     let caller = db.add_caller(Caller::named("Back soon"));
-    db.client.execute("update callers set paused_until = now() + interval '1 second' where id = $1", &[&caller]).unwrap();
+    // Long enough for the ingest below to find the pause still on, even on a
+    // loaded machine; it runs out before the next tick or the one after.
+    let pause = "update callers set paused_until = now() + interval '10 seconds' where id = $1";
+    db.client.execute(pause, &[&caller]).unwrap();
     let lead = db.ingest(json!({"phone": phone(2)}));
     assert_eq!(lead["status"], "unassigned", "the only caller is paused");
     let lead_id = lead["lead_id"].as_i64().unwrap();
     // The hourly purge is brought forward to every minute so that it runs here too.
-    db.client
-        .execute("select cron.alter_job(jobid, schedule => '* * * * *') from cron.job where jobname = 'purge_deliveries'", &[])
-        .unwrap();
+    let every_minute = "select cron.alter_job(jobid, schedule => '* * * * *')
+                          from cron.job where jobname = 'purge_deliveries'";
+    db.client.execute(every_minute, &[]).unwrap();
 
     let mut watcher = db.connect();
     wait_for("the backlog lead is assigned", || {

@@ -51,7 +51,8 @@ fn a_cluster_preloads_pg_cron_which_can_be_created_only_in_the_postgres_database
     assert_eq!(database, "postgres");
     let refusal = elsewhere.unwrap_err().as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
     assert!(refusal.contains("can only create extension in database postgres"), "{refusal}");
-    let jobid: i64 = postgres_db.query_one("select cron.schedule('probe', '* * * * *', 'select 1')", &[]).unwrap().get(0);
+    let schedule = "select cron.schedule('probe', '* * * * *', 'select 1')";
+    let jobid: i64 = postgres_db.query_one(schedule, &[]).unwrap().get(0);
     assert!(jobid > 0);
 }
 
