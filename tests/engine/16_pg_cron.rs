@@ -150,7 +150,7 @@ fn the_scheduled_sla_sweep_moves_a_stale_lead_on_its_own() {
 }
 
 #[test]
-fn the_scheduled_backlog_drain_assigns_a_lead_once_its_callers_pause_ran_out() {
+fn the_scheduled_jobs_drain_a_backlog_left_by_a_pause_and_purge_expired_deliveries() {
     let mut db = cron_db();
     let caller = db.add_caller(Caller::named("Back soon"));
     // Long enough for the ingest below to find the pause still on, even on a
@@ -160,6 +160,13 @@ fn the_scheduled_backlog_drain_assigns_a_lead_once_its_callers_pause_ran_out() {
     let lead = db.ingest(json!({"phone": phone(2)}));
     assert_eq!(lead["status"], "unassigned", "the only caller is paused");
     let lead_id = lead["lead_id"].as_i64().unwrap();
+    db.client
+        .batch_execute(
+            "insert into engine.deliveries (sender, key, item, body_hash, result, received_at) values
+               ('make', 'expired', 0, repeat('0', 64), '{}', now() - interval '25 hours'),
+               ('make', 'fresh', 0, repeat('0', 64), '{}', now() - interval '23 hours')",
+        )
+        .unwrap();
     // The hourly purge is brought forward to every minute so that it runs here too.
     let every_minute = "select cron.alter_job(jobid, schedule => '* * * * *')
                           from cron.job where jobname = 'purge_deliveries'";
@@ -184,6 +191,9 @@ fn the_scheduled_backlog_drain_assigns_a_lead_once_its_callers_pause_ran_out() {
         });
         assert!(!runs(&mut watcher, name).iter().any(|s| s == "failed"), "{name} ran as a role that may call it");
     }
+    let kept: Vec<String> =
+        db.client.query("select key from engine.deliveries", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(kept, vec!["fresh".to_string()]);
 }
 
 #[test]
