@@ -2,7 +2,11 @@
 //!
 //! A request passes if any configured secret verifies any of:
 //! - `X-Webhook-Secret: <secret>`;
-//! - `X-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`;
+//! - `X-Signature-256: sha256=<hex HMAC-SHA256(secret, message)>`, where the
+//!   message is `"<timestamp>.<body>"` when `X-Signature-Timestamp:
+//!   <unix seconds>` is sent (the timestamp within 5 minutes of now either
+//!   way), and the raw body alone when it is not (refused when
+//!   `REQUIRE_SIGNED_TIMESTAMP` is on);
 //! - Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`
 //!   (`v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`, space-separated list),
 //!   with a `whsec_` secret and a 5-minute tolerance either way.
@@ -29,7 +33,8 @@ use crate::configuration::WebhookSecret;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// How far a Standard Webhooks timestamp may be from now, either way.
+/// How far a signed timestamp (Standard Webhooks' `webhook-timestamp`, or
+/// `X-Signature-Timestamp`) may be from now, either way.
 pub const TIMESTAMP_TOLERANCE_SECS: u64 = 5 * 60;
 
 /// Which method authenticated the request (for logs and metrics only).
@@ -54,11 +59,14 @@ pub struct Authenticated {
 pub struct Unauthenticated;
 
 /// Checks `headers` and the raw `body` against `secrets` at time `now_secs`.
+/// With `require_signed_timestamp`, an `X-Signature-256` that signs the body
+/// alone (no `X-Signature-Timestamp`) is refused.
 pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     secrets: &[WebhookSecret],
     now_secs: i64,
+    require_signed_timestamp: bool,
 ) -> Result<Authenticated, Unauthenticated> {
     if let Some(given) = header(headers, "x-webhook-secret") {
         let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
@@ -73,10 +81,20 @@ pub fn verify(
 
     if let Some(given) = header(headers, "x-signature-256") {
         let hex = given.trim().strip_prefix("sha256=").unwrap_or(given.trim());
-        if let Some(given_mac) = decode_hex(hex) {
+        let signed_prefix = match header(headers, "x-signature-timestamp").map(str::trim) {
+            // A timestamp that is sent must be fresh; it never falls back to the body alone.
+            Some(ts) => fresh(ts, now_secs).then(|| Some(ts)),
+            None if require_signed_timestamp => None,
+            None => Some(None),
+        };
+        if let (Some(signed_prefix), Some(given_mac)) = (signed_prefix, decode_hex(hex)) {
+            let message: [&[u8]; 3] = match signed_prefix {
+                Some(ts) => [ts.as_bytes(), b".", body],
+                None => [b"", b"", body],
+            };
             let mut found = FirstMatch::default();
             for (index, secret) in secrets.iter().enumerate() {
-                let mac = hmac(secret.text.expose_secret().as_bytes(), &[body]);
+                let mac = hmac(secret.text.expose_secret().as_bytes(), &message);
                 found.record(index, mac.as_slice().ct_eq(&given_mac));
             }
             if let Some(sender) = found.sender(secrets) {
@@ -90,11 +108,7 @@ pub fn verify(
         header(headers, "webhook-timestamp"),
         header(headers, "webhook-signature"),
     ) {
-        let fresh = timestamp
-            .trim()
-            .parse::<i64>()
-            .is_ok_and(|ts| now_secs.abs_diff(ts) <= TIMESTAMP_TOLERANCE_SECS);
-        if fresh {
+        if fresh(timestamp.trim(), now_secs) {
             let given: Vec<Vec<u8>> = signatures
                 .split_whitespace()
                 .filter_map(|s| s.strip_prefix("v1,"))
@@ -147,6 +161,12 @@ impl FirstMatch {
         }
         secrets.get(self.index as usize).map(|secret| secret.sender_id().to_owned())
     }
+}
+
+/// Whether `timestamp` is Unix seconds within [`TIMESTAMP_TOLERANCE_SECS`]
+/// of `now_secs`, either way (any value, however large, without overflow).
+fn fresh(timestamp: &str, now_secs: i64) -> bool {
+    timestamp.parse::<i64>().is_ok_and(|ts| now_secs.abs_diff(ts) <= TIMESTAMP_TOLERANCE_SECS)
 }
 
 /// HMAC-SHA256 over the concatenated `parts`.
@@ -217,18 +237,75 @@ mod tests {
     fn any_configured_shared_secret_passes() {
         for s in ["old-secret", "new-secret"] {
             let h = headers(&[("x-webhook-secret", s.into())]);
-            assert_eq!(method(verify(&h, b"{}", &secrets(), NOW)), Ok(AuthMethod::SharedSecret));
+            assert_eq!(method(verify(&h, b"{}", &secrets(), NOW, false)), Ok(AuthMethod::SharedSecret));
         }
         let h = headers(&[("x-webhook-secret", "old-secreT".into())]);
-        assert_eq!(verify(&h, b"{}", &secrets(), NOW), Err(Unauthenticated));
+        assert_eq!(verify(&h, b"{}", &secrets(), NOW, false), Err(Unauthenticated));
     }
 
     #[test]
     fn an_hmac_of_the_exact_body_passes_and_of_another_body_fails() {
         let sig = format!("sha256={}", to_hex(&hmac(b"new-secret", &[b"{\"phone\":\"1\"}"])));
         let h = headers(&[("x-signature-256", sig)]);
-        assert_eq!(method(verify(&h, b"{\"phone\":\"1\"}", &secrets(), NOW)), Ok(AuthMethod::HmacSignature));
-        assert_eq!(verify(&h, b"{\"phone\":\"2\"}", &secrets(), NOW), Err(Unauthenticated));
+        assert_eq!(method(verify(&h, b"{\"phone\":\"1\"}", &secrets(), NOW, false)), Ok(AuthMethod::HmacSignature));
+        assert_eq!(verify(&h, b"{\"phone\":\"2\"}", &secrets(), NOW, false), Err(Unauthenticated));
+    }
+
+    /// `X-Signature-256` and `X-Signature-Timestamp` headers signing `ts.body` with `secret`.
+    fn timestamped(secret: &str, ts: &str, body: &[u8]) -> HeaderMap {
+        let sig = format!("sha256={}", to_hex(&hmac(secret.as_bytes(), &[ts.as_bytes(), b".", body])));
+        headers(&[("x-signature-256", sig), ("x-signature-timestamp", ts.to_string())])
+    }
+
+    #[test]
+    fn an_hmac_over_a_fresh_timestamp_and_the_body_passes_either_way_of_now() {
+        let body = b"{\"phone\":\"1\"}";
+        for ts in [NOW, NOW - 300, NOW + 300] {
+            let h = timestamped("new-secret", &ts.to_string(), body);
+            assert_eq!(method(verify(&h, body, &secrets(), NOW, false)), Ok(AuthMethod::HmacSignature), "ts {ts}");
+            assert_eq!(method(verify(&h, body, &secrets(), NOW, true)), Ok(AuthMethod::HmacSignature), "ts {ts}");
+        }
+    }
+
+    #[test]
+    fn a_stale_future_or_unreadable_signed_timestamp_fails() {
+        let body = b"{}";
+        let stale_or_future = [NOW - 301, NOW + 301, i64::MIN, i64::MAX, -1, 0].map(|ts| ts.to_string());
+        let unreadable = ["", "soon", "99999999999999999999", "1764000000.5"].map(String::from);
+        for ts in stale_or_future.iter().chain(&unreadable) {
+            let h = timestamped("new-secret", ts, body);
+            assert_eq!(verify(&h, body, &secrets(), NOW, false), Err(Unauthenticated), "ts {ts:?}");
+        }
+    }
+
+    #[test]
+    fn a_signed_timestamp_cannot_be_changed_nor_added_to_a_body_only_signature() {
+        let body = b"{\"phone\":\"1\"}";
+        // Tampered: a fresh timestamp swapped in under a signature made for another.
+        let mut h = timestamped("new-secret", &(NOW - 100).to_string(), body);
+        h.insert(HeaderName::from_static("x-signature-timestamp"), HeaderValue::from_str(&NOW.to_string()).unwrap());
+        assert_eq!(verify(&h, body, &secrets(), NOW, false), Err(Unauthenticated));
+        // A captured body-only signature replayed with a fresh timestamp.
+        let body_only = format!("sha256={}", to_hex(&hmac(b"new-secret", &[body])));
+        let h = headers(&[("x-signature-256", body_only), ("x-signature-timestamp", NOW.to_string())]);
+        assert_eq!(verify(&h, body, &secrets(), NOW, false), Err(Unauthenticated));
+        // Forged: signed with a secret the service does not know.
+        let h = timestamped("not-a-secret", &NOW.to_string(), body);
+        assert_eq!(verify(&h, body, &secrets(), NOW, false), Err(Unauthenticated));
+        // The body changed under a good timestamp.
+        let h = timestamped("new-secret", &NOW.to_string(), body);
+        assert_eq!(verify(&h, b"{\"phone\":\"2\"}", &secrets(), NOW, false), Err(Unauthenticated));
+    }
+
+    #[test]
+    fn a_body_only_signature_is_refused_when_a_signed_timestamp_is_required() {
+        let body = b"{}";
+        let h = headers(&[("x-signature-256", format!("sha256={}", to_hex(&hmac(b"new-secret", &[body]))))]);
+        assert_eq!(method(verify(&h, body, &secrets(), NOW, false)), Ok(AuthMethod::HmacSignature));
+        assert_eq!(verify(&h, body, &secrets(), NOW, true), Err(Unauthenticated));
+        let shared = headers(&[("x-webhook-secret", "new-secret".into())]);
+        let shared_secret = method(verify(&shared, body, &secrets(), NOW, true));
+        assert_eq!(shared_secret, Ok(AuthMethod::SharedSecret), "only X-Signature-256 is affected");
     }
 
     #[test]
@@ -240,7 +317,7 @@ mod tests {
                 ("webhook-timestamp", ts.to_string()),
                 ("webhook-signature", format!("v1,bm90IHRoaXM= {}", standard_signature("msg_1", ts, body))),
             ]);
-            assert_eq!(method(verify(&h, body, &secrets(), NOW)), Ok(AuthMethod::StandardWebhooks), "ts {ts}");
+            assert_eq!(method(verify(&h, body, &secrets(), NOW, false)), Ok(AuthMethod::StandardWebhooks), "ts {ts}");
         }
     }
 
@@ -253,7 +330,7 @@ mod tests {
                 ("webhook-timestamp", ts.to_string()),
                 ("webhook-signature", standard_signature("msg_1", ts, body)),
             ]);
-            assert_eq!(verify(&h, body, &secrets(), NOW), Err(Unauthenticated));
+            assert_eq!(verify(&h, body, &secrets(), NOW, false), Err(Unauthenticated));
         }
     }
 
@@ -264,7 +341,7 @@ mod tests {
             ("webhook-timestamp", NOW.to_string()),
             ("webhook-signature", standard_signature("msg_1", NOW, b"{}")),
         ]);
-        assert_eq!(verify(&h, b"{}", &secrets(), NOW), Err(Unauthenticated));
+        assert_eq!(verify(&h, b"{}", &secrets(), NOW, false), Err(Unauthenticated));
     }
 
     #[test]
@@ -276,14 +353,14 @@ mod tests {
                 ("webhook-timestamp", ts.to_string()),
                 ("webhook-signature", standard_signature("msg_1", ts, body)),
             ]);
-            assert_eq!(verify(&h, body, &secrets(), NOW), Err(Unauthenticated), "ts {ts}");
+            assert_eq!(verify(&h, body, &secrets(), NOW, false), Err(Unauthenticated), "ts {ts}");
         }
         let h = headers(&[
             ("webhook-id", "msg_1".into()),
             ("webhook-timestamp", NOW.to_string()),
             ("webhook-signature", standard_signature("msg_1", NOW, body)),
         ]);
-        assert_eq!(verify(&h, body, &secrets(), i64::MIN), Err(Unauthenticated), "a clock at i64::MIN");
+        assert_eq!(verify(&h, body, &secrets(), i64::MIN, false), Err(Unauthenticated), "a clock at i64::MIN");
     }
 
     /// The fastest of `runs` checks of `given` against a single long secret.
@@ -292,7 +369,7 @@ mod tests {
         (0..runs)
             .map(|_| {
                 let started = std::time::Instant::now();
-                let outcome = verify(&h, b"{}", secret, NOW);
+                let outcome = verify(&h, b"{}", secret, NOW, false);
                 let elapsed = started.elapsed();
                 assert_eq!(outcome, Err(Unauthenticated));
                 elapsed
@@ -322,18 +399,18 @@ mod tests {
     fn each_method_names_the_sender_of_the_secret_that_verified() {
         let all = secrets();
         let shared = headers(&[("x-webhook-secret", "new-secret".into())]);
-        assert_eq!(sender(verify(&shared, b"{}", &all, NOW)), all[1].sender_id());
+        assert_eq!(sender(verify(&shared, b"{}", &all, NOW, false)), all[1].sender_id());
 
         let sig = format!("sha256={}", to_hex(&hmac(b"old-secret", &[b"{}"])));
         let signed = headers(&[("x-signature-256", sig)]);
-        assert_eq!(sender(verify(&signed, b"{}", &all, NOW)), all[0].sender_id());
+        assert_eq!(sender(verify(&signed, b"{}", &all, NOW, false)), all[0].sender_id());
 
         let standard = headers(&[
             ("webhook-id", "msg_1".into()),
             ("webhook-timestamp", NOW.to_string()),
             ("webhook-signature", standard_signature("msg_1", NOW, b"{}")),
         ]);
-        assert_eq!(sender(verify(&standard, b"{}", &all, NOW)), all[2].sender_id());
+        assert_eq!(sender(verify(&standard, b"{}", &all, NOW, false)), all[2].sender_id());
         assert_ne!(all[0].sender_id(), all[1].sender_id());
     }
 
@@ -345,11 +422,11 @@ mod tests {
             WebhookSecret::parse("shared").unwrap(),
         ];
         let h = headers(&[("x-webhook-secret", "shared".into())]);
-        assert_eq!(sender(verify(&h, b"{}", &twice, NOW)), twice[1].sender_id());
+        assert_eq!(sender(verify(&h, b"{}", &twice, NOW, false)), twice[1].sender_id());
     }
 
     #[test]
     fn no_credentials_fail() {
-        assert_eq!(verify(&HeaderMap::new(), b"{}", &secrets(), NOW), Err(Unauthenticated));
+        assert_eq!(verify(&HeaderMap::new(), b"{}", &secrets(), NOW, false), Err(Unauthenticated));
     }
 }

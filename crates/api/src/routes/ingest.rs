@@ -37,7 +37,8 @@ use crate::state::AppState;
     ),
     params(
         ("X-Webhook-Secret" = Option<String>, Header, description = "A configured secret"),
-        ("X-Signature-256" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of the raw body>`"),
+        ("X-Signature-256" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256>` of `<X-Signature-Timestamp>.<raw body>` when that header is sent, else of the raw body alone (refused when the service requires a signed timestamp)"),
+        ("X-Signature-Timestamp" = Option<String>, Header, description = "Unix seconds, signed with the body by `X-Signature-256`; at most 5 minutes from the server's clock either way, so a captured request stops working after 5 minutes"),
         ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id; for a Standard Webhooks delivery always the idempotency key (at most 255 characters)"),
         ("webhook-timestamp" = Option<String>, Header, description = "Standard Webhooks Unix timestamp, within 5 minutes"),
         ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks `v1,<base64>` signatures"),
@@ -53,7 +54,7 @@ use crate::state::AppState;
         (status = 413, description = "Body over the size limit", body = ApiError),
         (status = 415, description = "Unsupported content type", body = ApiError),
         (status = 422, description = "Invalid lead, or an Idempotency-Key reused with another body", body = ApiError),
-        (status = 429, description = "Over the per-sender rate limit", body = ApiError),
+        (status = 429, description = "Over the per-address rate limit, counted before authentication; retry after `Retry-After`", body = ApiError),
         (status = 500, description = "`upstream_misconfigured`: PostgREST refuses the service (401/403/404: wrong service key, missing grant or RPC). Nothing was stored; redeliver once it is fixed", body = ApiError),
         (status = 503, description = "PostgREST or the database is unreachable, or the idempotency store cannot be read; retry after `Retry-After`", body = ApiError),
     )
@@ -88,7 +89,7 @@ fn respond(answer: StoredResponse, replayed: bool) -> HttpResponse {
 
 fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Authenticated, IngestError> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let authenticated = auth::verify(req.headers(), body, &state.settings.webhook_secrets, now).map_err(|_| {
+    let authenticated = auth::verify(req.headers(), body, &state.settings.webhook_secrets, now, state.settings.require_signed_timestamp).map_err(|_| {
         tracing::info!("refused: unauthenticated");
         IngestError::Unauthorized
     })?;

@@ -1,3 +1,4 @@
+use bloc_api::auth::{hmac, to_hex};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -105,4 +106,61 @@ async fn a_replayed_webhook_id_gets_the_first_response_and_makes_no_second_lead(
     assert_eq!(app.lead_count().await, 1);
     let duplicates: i32 = app.db.query_one("select duplicate_count from public.leads", &[]).await.unwrap().get(0);
     assert_eq!(duplicates, 0, "a replay must not even reach the database");
+}
+
+/// `X-Signature-256` over `"<timestamp>.<body>"` and `X-Signature-Timestamp`,
+/// as the Make.com recipe in docs/ingest.md builds them.
+fn timestamped_headers(secret: &str, timestamp: &str, body: &str) -> Vec<(&'static str, String)> {
+    let mac = hmac(secret.as_bytes(), &[timestamp.as_bytes(), b".", body.as_bytes()]);
+    vec![("X-Signature-256", format!("sha256={}", to_hex(&mac))), ("X-Signature-Timestamp", timestamp.to_string())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hmac_signature_over_a_fresh_timestamp_is_accepted() {
+    let app = spawn_app().await;
+    let body = lead_body("9876543210");
+    let response = app.post_raw(body.clone(), "application/json", &timestamped_headers(SECRET, &now_secs().to_string(), &body)).await;
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(app.lead_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_future_forged_or_tampered_signed_timestamp_gets_401_and_stores_nothing() {
+    let app = spawn_app().await;
+    let body = lead_body("9876543210");
+    let now = now_secs();
+    let mut tampered = timestamped_headers(SECRET, &(now - 600).to_string(), &body);
+    tampered[1].1 = now.to_string();
+    let attempts = [
+        ("stale", timestamped_headers(SECRET, &(now - 400).to_string(), &body)),
+        ("future", timestamped_headers(SECRET, &(now + 400).to_string(), &body)),
+        ("forged", timestamped_headers("not-the-secret", &now.to_string(), &body)),
+        ("tampered timestamp", tampered),
+        ("body-only signature with a timestamp added", vec![
+            ("X-Signature-256", signature_header(SECRET, &body)),
+            ("X-Signature-Timestamp", now.to_string()),
+        ]),
+    ];
+    for (what, headers) in attempts {
+        let response = app.post_raw(body.clone(), "application/json", &headers).await;
+        assert_eq!(response.status().as_u16(), 401, "{what}");
+        assert_eq!(json(response).await["error"], "unauthorized", "{what}");
+    }
+    let tampered_body = lead_body("9812345678");
+    let signed_for_another_body = timestamped_headers(SECRET, &now.to_string(), &body);
+    let response = app.post_raw(tampered_body, "application/json", &signed_for_another_body).await;
+    assert_eq!(response.status().as_u16(), 401, "tampered body");
+    assert_eq!(app.lead_count().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_only_signature_is_refused_when_a_signed_timestamp_is_required() {
+    let app = spawn_app_with(&[("REQUIRE_SIGNED_TIMESTAMP", "true")]).await;
+    let body = lead_body("9876543210");
+    let legacy = app.post_raw(body.clone(), "application/json", &[("X-Signature-256", signature_header(SECRET, &body))]).await;
+    assert_eq!(legacy.status().as_u16(), 401);
+    assert_eq!(app.lead_count().await, 0);
+    let timestamped = app.post_raw(body.clone(), "application/json", &timestamped_headers(SECRET, &now_secs().to_string(), &body)).await;
+    assert_eq!(timestamped.status().as_u16(), 202);
+    assert_eq!(app.lead_count().await, 1);
 }
