@@ -104,7 +104,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
-fn the_migrations_schedule_the_three_sweeps_in_pg_crons_database() {
+fn the_migrations_schedule_the_three_sweeps_in_pg_crons_database_out_of_the_api_roles_reach() {
     let mut db = cron_db();
 
     let scheduled = jobs(&mut db.client);
@@ -116,6 +116,11 @@ fn the_migrations_schedule_the_three_sweeps_in_pg_crons_database() {
 
     assert_eq!(scheduled, the_three_sweeps());
     assert_eq!(schema, "pg_catalog", "created as Supabase documents it");
+    for role in ["anon", "authenticated", "service_role", "authenticator"] {
+        let usage: bool =
+            db.client.query_one("select has_schema_privilege($1, 'cron', 'usage')", &[&role]).unwrap().get(0);
+        assert!(!usage, "{role} cannot reach pg_cron's jobs");
+    }
 }
 
 #[test]
