@@ -3,6 +3,15 @@
 
 use crate::time::{DAY_MS, MINUTE_MS};
 
+/// Sources offered in the leads table's filter: the native platform sources
+/// (docs/sources.md). Any other stored source still shows in the table.
+pub const SOURCES: [&str; 3] = ["Google Ads", "Meta Lead Ads", "WhatsApp"];
+
+/// Whether a lead's metadata marks it as a platform's test lead (`is_test`).
+pub fn is_test_lead(metadata: &serde_json::Value) -> bool {
+    metadata.get("is_test").and_then(serde_json::Value::as_bool) == Some(true)
+}
+
 fn hours_minutes(ms: i64) -> String {
     let minutes = ms / MINUTE_MS;
     if minutes >= 60 * 24 {
@@ -76,6 +85,13 @@ pub fn tel_href(phone: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_true_is_test_flag_marks_a_test_lead() {
+        assert!(is_test_lead(&serde_json::json!({"is_test": true})));
+        assert!(!is_test_lead(&serde_json::json!({"is_test": "true"})));
+        assert!(!is_test_lead(&serde_json::json!({})));
+    }
 
     #[test]
     fn countdowns_read_naturally_before_and_after_the_deadline() {

@@ -57,6 +57,8 @@ pub struct LeadQuery {
     pub caller: CallerFilter,
     /// A state code (`MH`).
     pub state: Option<String>,
+    /// A lead source as stored (`WhatsApp`, `Google Ads`, …).
+    pub source: Option<String>,
     /// Local `YYYY-MM-DD`, inclusive.
     pub from: Option<String>,
     /// Local `YYYY-MM-DD`, inclusive.
@@ -76,6 +78,7 @@ impl Default for LeadQuery {
             status: None,
             caller: CallerFilter::Any,
             state: None,
+            source: None,
             from: None,
             to: None,
             search: String::new(),
@@ -111,6 +114,10 @@ impl LeadQuery {
         }
         if let Some(state) = self.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             params.push(("state".into(), format!("eq.{state}")));
+        }
+        if let Some(source) = self.source.as_deref().filter(|s| !s.is_empty()) {
+            // `eq.` takes the rest of the value as written (dots and commas included).
+            params.push(("source".into(), format!("eq.{source}")));
         }
         if let Some(start) = self.from.as_deref().and_then(|d| time::local_date_start(d, offset_minutes)) {
             params.push(("created_at".into(), format!("gte.{}", time::to_iso_utc(start))));
@@ -167,6 +174,7 @@ mod tests {
             status: Some(LeadStatus::Contacted),
             caller: CallerFilter::Caller(4),
             state: Some("MH".into()),
+            source: Some("WhatsApp".into()),
             from: Some("2026-11-25".into()),
             to: Some("2026-11-25".into()),
             search: "Asha".into(),
@@ -179,6 +187,7 @@ mod tests {
         assert!(q.contains("status=eq.contacted"), "{q}");
         assert!(q.contains("caller_id=eq.4"), "{q}");
         assert!(q.contains("state=eq.MH"), "{q}");
+        assert!(q.contains("source=eq.WhatsApp"), "{q}");
         assert!(q.contains("created_at=gte.2026-11-24T18%3A30%3A00.000Z"), "{q}");
         assert!(q.contains("created_at=lt.2026-11-25T18%3A30%3A00.000Z"), "{q}");
         assert!(q.contains("or=%28name.ilike.%2AAsha%2A%29"), "{q}");

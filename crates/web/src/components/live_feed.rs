@@ -109,10 +109,12 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
                                 <li class="feed-item" class:arrived=move || fresh.with(|f| f.contains(&id)) data-lead-id=id>
                                     <div class="feed-main">
                                         <span class="feed-name">{lead.name.clone().unwrap_or_else(|| "(no name)".to_owned())}</span>
+                                        {display::is_test_lead(&lead.metadata).then(|| view! { <span class="badge test-lead">"test"</span> })}
                                         <StatusBadge status=lead.status/>
                                     </div>
                                     <div class="feed-meta">
                                         <span>{place}</span>
+                                        {lead.source.clone().map(|s| view! { <span class="feed-source">{s}</span> })}
                                         <span>"→ " {caller_name(lead.caller_id)}</span>
                                         <span class="feed-time" title=move || created.map(|ms| time::local_datetime(ms, team.offset_minutes)).unwrap_or_default()>
                                             {move || created.map(|ms| display::relative(now.get(), ms)).unwrap_or_default()}

@@ -121,6 +121,16 @@ pub fn LeadsPage() -> impl IntoView {
                 </select>
             </div>
             <div class="field">
+                <label for="filter-source">"Source"</label>
+                <select id="filter-source" on:change=move |ev| {
+                    let value = event_target_value(&ev);
+                    set(Box::new(move |q| q.source = (!value.is_empty()).then(|| value.clone())));
+                }>
+                    <option value="">"Any source"</option>
+                    {display::SOURCES.map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
                 <label for="filter-from">"From"</label>
                 <input id="filter-from" type="date" on:change=move |ev| {
                     let value = event_target_value(&ev);
@@ -155,6 +165,7 @@ pub fn LeadsPage() -> impl IntoView {
                                         <th scope="col">"Phone"</th>
                                         <SortHeader label="State" column=SortColumn::State query=query/>
                                         <SortHeader label="Status" column=SortColumn::Status query=query/>
+                                        <th scope="col">"Source"</th>
                                         <th scope="col">"Caller"</th>
                                         <SortHeader label="Received" column=SortColumn::CreatedAt query=query/>
                                     </tr>
@@ -168,10 +179,12 @@ pub fn LeadsPage() -> impl IntoView {
                                                     <button class="link" type="button" on:click=move |_| selected.set(Some(id))>
                                                         {lead.name.clone().unwrap_or_else(|| "(no name)".to_owned())}
                                                     </button>
+                                                    {display::is_test_lead(&lead.metadata).then(|| view! { <span class="badge test-lead">"test"</span> })}
                                                 </td>
                                                 <td class="nowrap">{display::phone(&lead.phone)}</td>
                                                 <td>{lead.state.as_deref().map(states::display_name).unwrap_or("—").to_owned()}</td>
                                                 <td><StatusBadge status=lead.status/></td>
+                                                <td class="lead-source">{lead.source.clone().unwrap_or_else(|| "—".to_owned())}</td>
                                                 <td>{caller_name(lead.caller_id)}</td>
                                                 <td class="nowrap">{time::display_timestamp(&lead.created_at, team.offset_minutes)}</td>
                                             </tr>
