@@ -83,7 +83,7 @@ pub fn verify(
         let hex = given.trim().strip_prefix("sha256=").unwrap_or(given.trim());
         let signed_prefix = match header(headers, "x-signature-timestamp").map(str::trim) {
             // A timestamp that is sent must be fresh; it never falls back to the body alone.
-            Some(ts) => fresh(ts, now_secs).then(|| Some(ts)),
+            Some(ts) => fresh(ts, now_secs).then_some(Some(ts)),
             None if require_signed_timestamp => None,
             None => Some(None),
         };
