@@ -11,6 +11,19 @@
 //! already in flight. So batches grow with load and shrink back to one lead
 //! when it is quiet.
 //!
+//! Tuning (issue 14, `loadgen` at 256 senders on the 2-core development VM,
+//! docs/benchmarks.md): batches there average ~80 leads and form while the
+//! two slots are busy, so the window (0, 2 or 10 ms) changed nothing
+//! measurable. One slot made batches of ~120 but was ~15% slower: nothing
+//! overlaps a batch's HTTP and JSON hops with the other's database work.
+//! Three slots (batches of ~60) were ~5% faster, within the noise, with a
+//! longer p99 tail: the assignment lock runs one batch at a time, so a third
+//! only waits at the database. Two stay. What limits the service there is
+//! CPU shared by every process on the two cores, not the batcher: per lead
+//! about 0.24 ms inside `ingest_leads`, ~0.19 ms of localbase's Realtime
+//! decoding the WAL, and ~0.3 ms in the service, PostgREST and the load
+//! tool together.
+//!
 //! Every lead gets exactly its own result. A batch that fails as a whole
 //! fails each of its leads with the same [`RpcError`] (answered 503, safe to
 //! retry because delivery is idempotent); nothing is answered as stored
