@@ -71,13 +71,31 @@ impl fmt::Display for PhoneError {
 
 impl std::error::Error for PhoneError {}
 
+/// Fewest and most digits of an E.164 number, country code included (the
+/// `leads.phone` check: `^\+[1-9][0-9]{6,14}$`).
+pub const E164_DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
+
 /// Normalizes `input` to E.164 (`+919876543210`).
 ///
 /// A number without `+` is read in `region`. When that reading is invalid but
 /// the digits start with the region's own country code (`91 9876543210`, as
 /// spreadsheets drop the `+`), it is read as international; other country
 /// codes need their `+` (or `00`), so `98…` is never taken for Iran.
+///
+/// libphonenumber accepts a few numbers longer than E.164 allows (German
+/// ones of 16 digits, `+4916400000000000`); those are [`PhoneError::Invalid`]
+/// here, so the database's check never sees them.
 pub fn normalize(input: &str, region: PhoneRegion) -> Result<String, PhoneError> {
+    let e164 = read(input, region)?;
+    let digits = e164.strip_prefix('+').unwrap_or_default();
+    if E164_DIGITS.contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(e164)
+    } else {
+        Err(PhoneError::Invalid)
+    }
+}
+
+fn read(input: &str, region: PhoneRegion) -> Result<String, PhoneError> {
     let input = input.trim();
     if input.is_empty() || input.chars().any(|c| c.is_alphabetic()) {
         return Err(PhoneError::Unparseable);
@@ -153,6 +171,12 @@ mod tests {
         assert_eq!(normalize("98765", PhoneRegion::IN), Err(PhoneError::Invalid));
         assert_eq!(normalize("987654321012", PhoneRegion::IN), Err(PhoneError::Invalid));
         assert!(normalize("0000000000", PhoneRegion::IN).is_err());
+    }
+
+    #[test]
+    fn a_number_longer_than_e164_allows_is_invalid() {
+        assert_eq!(normalize("+4916400000000000", PhoneRegion::IN), Err(PhoneError::Invalid));
+        assert_eq!(normalize("032000000000000", "DE".parse().unwrap()), Err(PhoneError::Invalid));
     }
 
     #[test]

@@ -115,7 +115,8 @@ pub fn display_name(code: &str) -> &str {
 
 fn has_iso_prefix(input: &str) -> bool {
     let t = input.trim();
-    t.len() > 3 && t[..3].eq_ignore_ascii_case("in-")
+    // `get`, not indexing: byte 3 may fall inside a multi-byte character (`in«mh`).
+    t.len() > 3 && t.get(..3).is_some_and(|prefix| prefix.eq_ignore_ascii_case("in-"))
 }
 
 /// Lowercase letters and digits only; `&` reads as "and".
@@ -186,6 +187,12 @@ mod tests {
     fn an_iso_prefix_is_accepted() {
         assert_eq!(lookup("IN-MH").map(|s| s.code), Some("MH"));
         assert_eq!(lookup("in-ka").map(|s| s.code), Some("KA"));
+    }
+
+    #[test]
+    fn a_multibyte_character_after_in_is_not_mistaken_for_a_prefix() {
+        assert_eq!(lookup("in«mh"), None);
+        assert_eq!(lookup("IN\u{a0}-DL"), None);
     }
 
     #[test]
