@@ -64,6 +64,36 @@ pub fn settings_for(base: &LocalBase, extra: &[(&str, &str)]) -> Settings {
     Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid settings")
 }
 
+/// Waits (bounded, 30 s) until PostgREST's schema cache agrees that `path`
+/// (under `/rest/v1/`) exists (`present`) or not, after a `notify pgrst`: a
+/// reload takes from milliseconds to seconds on a loaded machine. With a
+/// `body` the probe is a POST (an RPC given a null argument, which the
+/// ingest RPCs refuse without storing anything), else a GET.
+pub async fn wait_for_schema(base: &LocalBase, path: &str, body: Option<&str>, present: bool) {
+    let client = reqwest::Client::new();
+    let url = format!("{}/rest/v1/{path}", base.api_url());
+    let key = base.service_role_key();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let request = match body {
+            Some(body) => client.post(&url).header("Content-Type", "application/json").body(body.to_owned()),
+            None => client.get(&url),
+        };
+        let status = request
+            .header("apikey", key)
+            .header("Authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        if status != 0 && (status == 404) != present {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "PostgREST never saw {path} as present={present}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 impl TestApp {
     /// POSTs JSON `body` with the shared-secret header.
     pub async fn post_json(&self, body: &Value) -> reqwest::Response {

@@ -36,7 +36,7 @@ async fn the_service_refuses_to_start_when_postgrest_has_no_settings_table() {
     db.batch_execute("alter table public.settings rename to settings_elsewhere; notify pgrst, 'reload schema';")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_schema(&base, "settings?select=id&limit=1", None, false).await;
 
     let refused = Application::start(settings_for(&base, &[])).await.err().expect("the service must not start");
 
@@ -74,7 +74,9 @@ async fn a_lead_postgrest_refuses_for_a_missing_rpc_gets_a_distinct_5xx_and_is_s
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base = app.base.as_ref().unwrap();
+    wait_for_schema(base, "rpc/ingest_lead", Some(r#"{"payload":null}"#), false).await;
+    wait_for_schema(base, "rpc/ingest_leads", Some(r#"{"payloads":null}"#), false).await;
     let keyed = [("X-Webhook-Secret", SECRET.to_string()), ("Idempotency-Key", "after-the-fix".to_string())];
     let body = json!({"phone": "9876543210"}).to_string();
 
@@ -94,7 +96,8 @@ async fn a_lead_postgrest_refuses_for_a_missing_rpc_gets_a_distinct_5xx_and_is_s
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_schema(base, "rpc/ingest_lead", Some(r#"{"payload":null}"#), true).await;
+    wait_for_schema(base, "rpc/ingest_leads", Some(r#"{"payloads":null}"#), true).await;
     let redelivered = app.post_raw(body, "application/json", &keyed).await;
     assert_eq!(redelivered.status().as_u16(), 202, "a 5xx is not kept for replay");
     assert_eq!(app.lead_count().await, 1);
