@@ -18,6 +18,7 @@ pub mod source_settings;
 pub mod sources;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 
 pub use configuration::Settings;

@@ -4,7 +4,8 @@
 //! Opt-in: with `MAINTENANCE_INTERVAL_SECS` set, every that many seconds the
 //! service also reassigns leads whose caller missed the SLA and drains the
 //! unassigned backlog, through the `reassign_stale_leads()` and
-//! `assign_backlog()` RPCs. Off by default, because pg_cron runs these sweeps
+//! `assign_backlog()` RPCs, and forgets delivery records older than 24 hours
+//! (`purge_deliveries()`). Off by default, because pg_cron runs these sweeps
 //! in the database, whether or not any ingest service is up; the loop is the
 //! fallback where pg_cron is not available. Several instances (and pg_cron)
 //! may run them at once; the RPCs lock what they must.
@@ -57,5 +58,11 @@ pub async fn run_once(rest: &Rest) {
             }
             Err(error) => tracing::warn!(function, %error, "maintenance call failed"),
         }
+    }
+    // Delivery records older than 24 hours (pg_cron does this hourly where
+    // it runs; the ingest RPCs ignore expired records either way).
+    match rest.maintenance("purge_deliveries").await {
+        Ok(purged) => tracing::debug!(%purged, "expired delivery records purged"),
+        Err(error) => tracing::warn!(function = "purge_deliveries", %error, "maintenance call failed"),
     }
 }

@@ -36,6 +36,30 @@ pub struct IngestPayload {
     /// Everything else the sender sent, plus `*_unrecognized` flags.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Map<String, Value>,
+    /// The delivery this lead came in, for the database's idempotency
+    /// (`engine.deliveries`); absent for a delivery without a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryRef>,
+}
+
+/// Where a lead sits in a keyed delivery: who sent it, under which
+/// idempotency key, at which place, and the hash of the whole HTTP body.
+/// `ingest_lead(s)` answer a repeat of `(sender, key, item)` from the
+/// stored answer, and refuse the key with another `body_hash` as
+/// `idempotency_key_reused`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryRef {
+    /// Who authenticated the delivery: a webhook secret's id (never the
+    /// secret) or a native source's name; keys are scoped to it.
+    pub sender: String,
+    /// The delivery's idempotency key.
+    pub key: String,
+    /// The lead's place in the delivery: 0 for a single lead, the array
+    /// position (counting invalid positions too) for a JSON array.
+    pub item: u32,
+    /// Lowercase hex SHA-256 of the raw HTTP body.
+    pub body_hash: String,
 }
 
 /// Outcome of ingesting one lead.
@@ -69,6 +93,10 @@ pub struct IngestResult {
     pub tier: Option<i32>,
     #[serde(default)]
     pub error: Option<String>,
+    /// The database answered from its delivery record: this is the first
+    /// answer to the same delivery, given again, and nothing was stored now.
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 /// The caller a lead went to.
@@ -281,6 +309,7 @@ pub fn normalize_lead(raw: RawLead, region: PhoneRegion) -> Result<IngestPayload
         language,
         source: raw.source.map(|s| collapse_spaces(&s)),
         metadata,
+        delivery: None,
     })
 }
 

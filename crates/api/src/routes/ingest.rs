@@ -8,20 +8,21 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bloc_shared::fields::RawLead;
 use bloc_shared::ingest::{
-    mask_phone, normalize_lead, ApiError, BatchItem, BatchResponse, IngestPayload, IngestResult, LeadResponse,
-    LeadStatus,
+    mask_phone, normalize_lead, ApiError, BatchItem, BatchResponse, DeliveryRef, IngestPayload, IngestResult,
+    LeadResponse, LeadStatus,
 };
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::auth::{self, AuthMethod, Authenticated};
 use crate::body::{parse, Parsed};
 use crate::client_addr;
 use crate::error::{self, IngestError};
 use crate::idempotency::{Begin, StoredResponse};
-use crate::rpc::{likely_cause, RpcError};
 use crate::state::AppState;
+use crate::store;
 
 /// Ingest one lead (JSON object or form) or a batch (JSON array).
 #[utoipa::path(
@@ -71,8 +72,11 @@ pub async fn ingest(
     let body = read_body(&req, payload, state.settings.max_body_bytes, state.settings.body_read_timeout).await?;
     let authenticated = authenticate(&req, &body, &state)?;
     let (answer, replayed) = match idempotency_key(req.headers(), authenticated.method)? {
-        None => (process_detached(state.into_inner(), req.headers().clone(), body).await?, false),
-        Some(key) => process_once(state.into_inner(), &key, req.headers().clone(), body).await?,
+        None => process_detached(state.into_inner(), req.headers().clone(), body).await?,
+        Some(key) => {
+            let delivery = Delivery { sender: authenticated.sender, key };
+            process_once(state.into_inner(), delivery, req.headers().clone(), body).await?
+        }
     };
     Ok(respond(answer, replayed))
 }
@@ -97,27 +101,48 @@ fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Auth
     Ok(authenticated)
 }
 
+/// A keyed delivery: who sent it (the id of the secret that verified it)
+/// and its idempotency key. Keys are scoped to the sender.
+struct Delivery {
+    sender: String,
+    key: String,
+}
+
+/// What [`process`] produced: the answer, whether the database gave it as a
+/// replay, and whether the database recorded the delivery (so any instance
+/// would give the same answer, and this one may cache it).
+struct Processed {
+    answer: StoredResponse,
+    replayed: bool,
+    recorded: bool,
+}
+
 /// A delivery without a key: processed on its own task, so a sender that
 /// disconnects does not cancel a half-done store.
 async fn process_detached(
     state: Arc<AppState>,
     headers: HeaderMap,
     body: web::Bytes,
-) -> Result<StoredResponse, IngestError> {
-    let task = actix_web::rt::spawn(async move { process(&state, &headers, body).await });
-    task.await.map_err(|_| IngestError::Unavailable)
+) -> Result<(StoredResponse, bool), IngestError> {
+    let task = actix_web::rt::spawn(async move { process(&state, &headers, body, None).await });
+    task.await.map(|done| (done.answer, false)).map_err(|_| IngestError::Unavailable)
 }
 
-/// A keyed delivery: processed once; repeats get the first answer (`true`).
+/// A keyed delivery. The database answers a repeat from its record
+/// (`engine.deliveries`), on any instance; this instance's front only makes
+/// a repeat that arrives while the first is in flight wait for its answer,
+/// and replays answers it has cached. Returns the answer and whether it is
+/// a replay.
 async fn process_once(
     state: Arc<AppState>,
-    key: &str,
+    delivery: Delivery,
     headers: HeaderMap,
     body: web::Bytes,
 ) -> Result<(StoredResponse, bool), IngestError> {
     let fingerprint: [u8; 32] = Sha256::digest(&body).into();
+    let delivery = Arc::new(delivery);
     loop {
-        match state.idempotency.begin(key, fingerprint) {
+        match state.idempotency.begin(&delivery.sender, &delivery.key, fingerprint) {
             Begin::Replay(stored) => return Ok((stored, true)),
             refused @ (Begin::Mismatch | Begin::Unavailable) => {
                 return Err(refusal(&refused).unwrap_or(IngestError::Unavailable))
@@ -132,14 +157,15 @@ async fn process_once(
             }
             Begin::Process(claim) => {
                 let state = state.clone();
+                let delivery = delivery.clone();
                 // Runs to the end even if this sender disconnects, so the
                 // claim is always settled and waiters always get an answer.
                 let task = actix_web::rt::spawn(async move {
-                    let answer = process(&state, &headers, body).await;
-                    claim.finish(answer.clone());
-                    answer
+                    let done = process(&state, &headers, body, Some(&delivery)).await;
+                    claim.finish(done.answer.clone(), done.recorded);
+                    (done.answer, done.replayed)
                 });
-                return task.await.map(|answer| (answer, false)).map_err(|_| IngestError::Unavailable);
+                return task.await.map_err(|_| IngestError::Unavailable);
             }
         }
     }
@@ -156,13 +182,34 @@ pub(crate) fn refusal(begin: &Begin) -> Option<IngestError> {
 }
 
 /// Parses, normalizes and stores; returns the status and JSON body to send.
-async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes) -> StoredResponse {
+///
+/// The answer is built only from the body and the database's results, so a
+/// delivery the database replays gets, byte for byte, the answer it got the
+/// first time (the `replayed` flag travels beside it, not in it).
+async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes, delivery: Option<&Delivery>) -> Processed {
+    let reference = |item: u32| delivery.map(|d| store::delivery_ref(&d.sender, &d.key, item, &body));
     let outcome = match parse(headers, &body) {
         Err(e) => Err(e),
-        Ok(Parsed::One(raw)) => ingest_one(state, *raw).await.map(|(status, lead)| answer(status, &lead)),
-        Ok(Parsed::Many(items)) => ingest_many(state, items).await.map(|batch| answer(StatusCode::OK, &batch)),
+        Ok(Parsed::One(raw)) => ingest_one(state, *raw, reference(0)).await.map(|(status, lead, stored)| Processed {
+            answer: answer(status, &lead),
+            replayed: stored.replayed,
+            recorded: stored.recorded,
+        }),
+        Ok(Parsed::Many(items)) => {
+            let references: Vec<Option<DeliveryRef>> = (0..items.len()).map(|i| reference(i as u32)).collect();
+            ingest_many(state, items, references).await.map(|(batch, stored)| Processed {
+                answer: answer(StatusCode::OK, &batch),
+                replayed: stored.replayed,
+                recorded: stored.recorded,
+            })
+        }
     };
-    outcome.unwrap_or_else(|e| answer(e.status_code(), &e.body()))
+    outcome.unwrap_or_else(|e| {
+        // A key reused with another body is the database's answer for
+        // every item of the delivery: the record says so on any instance.
+        let recorded = delivery.is_some() && matches!(e, IngestError::IdempotencyKeyReused);
+        Processed { answer: answer(e.status_code(), &e.body()), replayed: false, recorded }
+    })
 }
 
 /// A status and its JSON body, as sent and as kept for replays.
@@ -170,87 +217,114 @@ fn answer(status: StatusCode, body: &impl Serialize) -> StoredResponse {
     StoredResponse { status, body: serde_json::to_vec(body).unwrap_or_default() }
 }
 
-async fn ingest_one(state: &AppState, raw: RawLead) -> Result<(StatusCode, LeadResponse), IngestError> {
-    let payload = normalize_lead(raw, state.settings.default_phone_region).map_err(|e| {
+/// How the database answered the leads of a keyed delivery.
+#[derive(Default)]
+struct Stored {
+    /// Every lead that reached the database was answered from its record.
+    replayed: bool,
+    /// The database recorded the delivery's answer (some lead reached it
+    /// with a delivery reference).
+    recorded: bool,
+}
+
+impl Stored {
+    fn of(results: &[IngestResult], keyed: bool) -> Stored {
+        Stored {
+            replayed: !results.is_empty() && results.iter().all(|r| r.replayed),
+            recorded: keyed && !results.is_empty(),
+        }
+    }
+}
+
+async fn ingest_one(
+    state: &AppState,
+    raw: RawLead,
+    delivery: Option<DeliveryRef>,
+) -> Result<(StatusCode, LeadResponse, Stored), IngestError> {
+    let mut payload = normalize_lead(raw, state.settings.default_phone_region).map_err(|e| {
         state.metrics.observe_lead("invalid");
         tracing::info!(error = %e.error, "lead refused");
         IngestError::Invalid(e)
     })?;
+    let keyed = delivery.is_some();
+    payload.delivery = delivery;
     let phone = mask_phone(&payload.phone);
-    let result = match &state.batcher {
-        Some(batcher) => batcher.ingest(payload).await,
-        None => state.rest.ingest_lead(&payload).await.map_err(Arc::new),
-    };
-    let result = result.map_err(|error| tracing::info_span!("lead", %phone).in_scope(|| not_stored(state, 1, &error)))?;
+    let results = store::ingest_payloads(state, vec![payload]).instrument(tracing::info_span!("lead", %phone)).await?;
+    let stored = Stored::of(&results, keyed);
+    let result = results.into_iter().next().ok_or(IngestError::Unavailable)?;
     state.metrics.observe_lead(outcome(&result));
-    tracing::info!(%phone, status = outcome(&result), lead_id = result.lead_id, caller_id = result.caller_id, "lead ingested");
+    tracing::info!(%phone, status = outcome(&result), replayed = result.replayed, lead_id = result.lead_id, caller_id = result.caller_id, "lead ingested");
     match result.status {
-        LeadStatus::Invalid => Err(IngestError::Invalid(ApiError::new(
-            "rejected",
-            result.error.unwrap_or_else(|| "the lead store refused this lead".into()),
-        ))),
-        status => Ok((status_code(status), LeadResponse::from(&result))),
+        LeadStatus::Invalid => Err(refused_by_store(&result)),
+        status => Ok((status_code(status), LeadResponse::from(&result), stored)),
     }
 }
 
-async fn ingest_many(state: &AppState, items: Vec<Result<RawLead, ApiError>>) -> Result<BatchResponse, IngestError> {
+/// A JSON array: every valid item in one `ingest_leads` call. A key reused
+/// with another body is refused as a whole (422 `idempotency_key_reused`):
+/// the database binds a key to one body and refuses every item under it.
+async fn ingest_many(
+    state: &AppState,
+    items: Vec<Result<RawLead, ApiError>>,
+    references: Vec<Option<DeliveryRef>>,
+) -> Result<(BatchResponse, Stored), IngestError> {
     let region = state.settings.default_phone_region;
-    let normalized: Vec<Result<IngestPayload, ApiError>> =
-        items.into_iter().map(|item| item.and_then(|raw| normalize_lead(raw, region))).collect();
+    let keyed = references.iter().any(Option::is_some);
+    let normalized: Vec<Result<IngestPayload, ApiError>> = items
+        .into_iter()
+        .zip(references)
+        .map(|(item, delivery)| {
+            item.and_then(|raw| normalize_lead(raw, region)).map(|mut payload| {
+                payload.delivery = delivery;
+                payload
+            })
+        })
+        .collect();
     let valid: Vec<IngestPayload> = normalized.iter().filter_map(|n| n.as_ref().ok().cloned()).collect();
-    let mut stored: std::vec::IntoIter<IngestResult> = if valid.is_empty() {
-        Vec::new().into_iter()
-    } else {
-        state.metrics.observe_batch(valid.len());
-        match state.rest.ingest_leads(&valid).await {
-            Ok(results) => results.into_iter(),
-            Err(error) => return Err(not_stored(state, valid.len(), &error)),
-        }
-    };
-    let mut results = Vec::with_capacity(normalized.len());
+    let results = store::ingest_payloads(state, valid).await?;
+    if results.iter().any(is_key_reused) {
+        tracing::info!("refused: idempotency key reused with another body");
+        return Err(IngestError::IdempotencyKeyReused);
+    }
+    let stored = Stored::of(&results, keyed);
+    let mut results = results.into_iter();
+    let mut answers = Vec::with_capacity(normalized.len());
     for (index, item) in normalized.into_iter().enumerate() {
         let entry = match item {
             Err(error) => {
                 state.metrics.observe_lead("invalid");
                 BatchItem::from_error(index, error)
             }
-            Ok(payload) => match stored.next() {
-                Some(result) => {
-                    state.metrics.observe_lead(outcome(&result));
-                    tracing::info!(phone = %mask_phone(&payload.phone), status = outcome(&result), lead_id = result.lead_id, "lead ingested");
-                    if result.status == LeadStatus::Invalid {
-                        BatchItem::from_error(
-                            index,
-                            ApiError::new("rejected", result.error.clone().unwrap_or_default()),
-                        )
-                    } else {
-                        BatchItem::from_lead(index, LeadResponse::from(&result))
-                    }
+            Ok(payload) => {
+                let result = results.next().ok_or(IngestError::Unavailable)?;
+                state.metrics.observe_lead(outcome(&result));
+                tracing::info!(phone = %mask_phone(&payload.phone), status = outcome(&result), replayed = result.replayed, lead_id = result.lead_id, "lead ingested");
+                if result.status == LeadStatus::Invalid {
+                    BatchItem::from_error(index, refused_by_store(&result).body())
+                } else {
+                    BatchItem::from_lead(index, LeadResponse::from(&result))
                 }
-                None => return Err(IngestError::Unavailable),
-            },
+            }
         };
-        results.push(entry);
+        answers.push(entry);
     }
-    Ok(BatchResponse { results })
+    Ok((BatchResponse { results: answers }, stored))
 }
 
-/// Counts and logs `leads` the store did not take, and says what to answer.
-/// The error text is already phone-masked (see [`RpcError`]).
-fn not_stored(state: &AppState, leads: usize, error: &RpcError) -> IngestError {
-    for _ in 0..leads {
-        state.metrics.observe_lead("unavailable");
-    }
-    match error {
-        RpcError::Misconfigured { status, .. } => {
-            tracing::error!(leads, %error, "leads not stored: PostgREST refuses this service ({})", likely_cause(*status));
-            IngestError::UpstreamMisconfigured
-        }
-        _ => {
-            tracing::warn!(leads, %error, "leads not stored: lead store unavailable");
-            IngestError::Unavailable
-        }
-    }
+fn is_key_reused(result: &IngestResult) -> bool {
+    result.status == LeadStatus::Invalid && result.error.as_deref() == Some("idempotency_key_reused")
+}
+
+/// The answer to a lead the database refused, with a stable code and a
+/// fixed message: never the database's own text.
+fn refused_by_store(result: &IngestResult) -> IngestError {
+    let (code, message) = match result.error.as_deref() {
+        Some("idempotency_key_reused") => return IngestError::IdempotencyKeyReused,
+        Some("invalid_lead_value") => ("invalid_lead_value", "a value of this lead is not valid for the lead store"),
+        Some("lead_violates_constraint") => ("lead_violates_constraint", "this lead breaks a rule of the lead store"),
+        _ => ("rejected", "the lead store refused this lead"),
+    };
+    IngestError::Invalid(ApiError::new(code, message))
 }
 
 fn status_code(status: LeadStatus) -> StatusCode {
@@ -263,11 +337,12 @@ fn status_code(status: LeadStatus) -> StatusCode {
 }
 
 fn outcome(result: &IngestResult) -> &'static str {
-    match result.status {
-        LeadStatus::Assigned => "assigned",
-        LeadStatus::Duplicate => "duplicate",
-        LeadStatus::Unassigned => "unassigned",
-        LeadStatus::Invalid => "invalid",
+    match (result.replayed, result.status) {
+        (true, _) => "replayed",
+        (false, LeadStatus::Assigned) => "assigned",
+        (false, LeadStatus::Duplicate) => "duplicate",
+        (false, LeadStatus::Unassigned) => "unassigned",
+        (false, LeadStatus::Invalid) => "invalid",
     }
 }
 

@@ -101,3 +101,172 @@ async fn a_replayed_standard_webhooks_delivery_with_a_fresh_idempotency_key_gets
     let duplicates: i32 = app.db.query_one("select duplicate_count from public.leads", &[]).await.unwrap().get(0);
     assert_eq!(duplicates, 0, "the replay must be answered by the service, not reach the database");
 }
+
+/// Another instance of the service over the same localbase (and database)
+/// as `app`, with an empty in-process front: as after a restart, or a retry
+/// that a load balancer sends elsewhere.
+async fn another_instance(app: &TestApp) -> String {
+    let settings = settings_for(app.base.as_ref().expect("the app owns its localbase"), &[]);
+    let instance = bloc_api::Application::start(settings).await.expect("second instance starts");
+    let address = format!("http://127.0.0.1:{}", instance.port());
+    tokio::spawn(instance.run_until_stopped());
+    address
+}
+
+async fn post_to(app: &TestApp, address: &str, body: &str, headers: &[(&str, String)]) -> (u16, Option<String>, String) {
+    let mut request =
+        app.client.post(format!("{address}/api/ingest")).header("Content-Type", "application/json").body(body.to_string());
+    for (k, v) in headers {
+        request = request.header(*k, v);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let replayed = response.headers().get("Idempotent-Replayed").map(|v| v.to_str().unwrap().to_string());
+    (status, replayed, response.text().await.unwrap())
+}
+
+async fn duplicate_counts(app: &TestApp) -> i64 {
+    app.db.query_one("select coalesce(sum(duplicate_count), 0)::bigint from public.leads", &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_answered_by_one_instance_is_replayed_byte_for_byte_by_another() {
+    let app = spawn_app().await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let other = another_instance(&app).await;
+    let single = json!({"phone": "9876543210", "state": "MH"}).to_string();
+    let array = json!([{"phone": "9812345678", "state": "MH"}, {"name": "no phone"}, {"phone": "9812345679"}]).to_string();
+    let headers = |key: &str| vec![("X-Webhook-Secret", SECRET.to_string()), ("Idempotency-Key", key.to_string())];
+
+    let first_single = post_to(&app, &app.address, &single, &headers("lead-1")).await;
+    let first_array = post_to(&app, &app.address, &array, &headers("sheet-1")).await;
+    let replayed_single = post_to(&app, &other, &single, &headers("lead-1")).await;
+    let replayed_array = post_to(&app, &other, &array, &headers("sheet-1")).await;
+
+    assert_eq!(first_single.0, 201);
+    assert_eq!(first_single.1, None);
+    assert_eq!(replayed_single, (201, Some("true".to_string()), first_single.2.clone()), "the first answer, byte for byte");
+    assert_eq!(first_array.0, 200);
+    assert_eq!(replayed_array, (200, Some("true".to_string()), first_array.2.clone()));
+    assert!(!replayed_single.2.contains("replayed"), "the flag is a header, not part of the body");
+    assert_eq!(app.lead_count().await, 3);
+    assert_eq!(duplicate_counts(&app).await, 0, "the replays were answered from the delivery record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_new_instance_replays_the_first_answer() {
+    let app = spawn_app_with(&[("BATCHING", "off")]).await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let body = json!({"phone": "9876543210", "state": "MH"}).to_string();
+    let mut headers = standard_headers("msg_restart", now_secs(), &body);
+
+    let first = post_to(&app, &app.address, &body, &headers).await;
+    let restarted = another_instance(&app).await;
+    headers.push(("Idempotency-Key", "ignored-for-standard-webhooks".to_string()));
+    let replay = post_to(&app, &restarted, &body, &headers).await;
+
+    assert_eq!(first.0, 201);
+    assert_eq!(replay, (201, Some("true".to_string()), first.2));
+    assert_eq!(app.lead_count().await, 1);
+    let rows: i64 = app.db.query_one("select count(*) from engine.deliveries", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 1, "one record, written with the lead");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_reused_with_another_body_on_another_instance_gets_422_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let other = another_instance(&app).await;
+    let headers = [("X-Webhook-Secret", SECRET.to_string()), ("Idempotency-Key", "k-1".to_string())];
+    let first = post_to(&app, &app.address, &json!({"phone": "9876543210"}).to_string(), &headers).await;
+
+    let single = post_to(&app, &other, &json!({"phone": "9812345678"}).to_string(), &headers).await;
+    let array = post_to(&app, &other, &json!([{"phone": "9812345679"}, {"phone": "9812345670"}]).to_string(), &headers).await;
+
+    assert_eq!(first.0, 201);
+    for (status, replayed, body) in [single, array] {
+        assert_eq!(status, 422);
+        assert_eq!(replayed, None);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "idempotency_key_reused");
+    }
+    assert_eq!(app.lead_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_with_different_secrets_do_not_share_idempotency_keys() {
+    let app = spawn_app().await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let key = ("Idempotency-Key", "row-1".to_string());
+
+    let one = app
+        .post_raw(json!({"phone": "9876543210"}).to_string(), "application/json", &[("X-Webhook-Secret", SECRET.to_string()), key.clone()])
+        .await;
+    let two = app
+        .post_raw(json!({"phone": "9812345678"}).to_string(), "application/json", &[("X-Webhook-Secret", OTHER_SECRET.to_string()), key])
+        .await;
+
+    assert_eq!(one.status().as_u16(), 201);
+    assert_eq!(two.status().as_u16(), 201, "another sender's key is its own");
+    assert_eq!(app.lead_count().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_is_not_stored_and_the_retry_is_processed_afresh() {
+    let app = spawn_app_with(&[("RPC_TIMEOUT_MS", "1500"), ("BATCHING", "off")]).await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let body = json!({"phone": "9876543210", "state": "MH"}).to_string();
+    let headers = [("X-Webhook-Secret", SECRET.to_string()), ("Idempotency-Key", "slow-1".to_string())];
+    // Hold the lead's phone lock, so the RPC waits past RPC_TIMEOUT_MS; then
+    // cancel it, so its transaction rolls back.
+    let (holder, connection) = tokio_postgres::connect(app.base.as_ref().unwrap().db_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    holder.batch_execute("begin; select pg_advisory_xact_lock(1112297284, hashtext('+919876543210'))").await.unwrap();
+
+    let refused = post_to(&app, &app.address, &body, &headers).await;
+    let cancelled: i64 = app
+        .db
+        .query_one(
+            "select count(*) from (select pg_cancel_backend(pid) from pg_stat_activity
+              where query like '%ingest_lead%' and pid <> pg_backend_pid() and state = 'active') c",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    holder.batch_execute("rollback").await.unwrap();
+    // The sender retries 5xx answers with the same key, as Make.com does (a
+    // loaded machine may need more than one try within RPC_TIMEOUT_MS).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut retry = post_to(&app, &app.address, &body, &headers).await;
+    while retry.0 == 503 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        retry = post_to(&app, &app.address, &body, &headers).await;
+    }
+
+    assert_eq!(refused.0, 503, "{refused:?}");
+    assert_eq!(cancelled, 1, "the waiting RPC was found and cancelled");
+    assert_eq!(retry.0, 201, "processed afresh: {retry:?}");
+    assert_eq!(retry.1, None, "not a replay of the 503");
+    assert_eq!(app.lead_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deliveries_forgets_records_older_than_24_hours_through_postgrest() {
+    let app = spawn_app().await;
+    app.db
+        .batch_execute(
+            "insert into engine.deliveries (sender, key, item, body_hash, result, received_at) values
+               ('secret-a', 'old', 0, repeat('a', 64), '{}', now() - interval '25 hours'),
+               ('secret-a', 'new', 0, repeat('a', 64), '{}', now() - interval '23 hours')",
+        )
+        .await
+        .unwrap();
+    let rest = bloc_api::rpc::Rest::new(&settings_for(app.base.as_ref().unwrap(), &[]));
+
+    let purged = rest.maintenance("purge_deliveries").await.unwrap();
+
+    assert_eq!(purged, json!(1));
+    let left: String = app.db.query_one("select string_agg(key, ',') from engine.deliveries", &[]).await.unwrap().get(0);
+    assert_eq!(left, "new");
+}
