@@ -397,7 +397,11 @@ async fn a_token_refresh_switches_whose_rows_the_channel_sees() {
     phx.subscribe("mine", leads("INSERT"), Some(&user_token(&ravi_user))).await;
 
     phx.push(Some("1"), "realtime:mine", "access_token", json!({"access_token": user_token(&meera_user)})).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The socket handles frames in order and answers no `access_token`, so
+    // a heartbeat's reply says the switch is done (a sleep raced it under load).
+    let heartbeat = phx.push(None, "phoenix", "heartbeat", json!({})).await;
+    let reply = phx.next().await;
+    assert_eq!((reply.event.as_str(), reply.r#ref.clone()), ("phx_reply", json!(heartbeat)));
     fx.add_lead("+919800000011", Some(ravi)).await;
     let for_meera = fx.add_lead("+919800000012", Some(meera)).await;
 
