@@ -9,16 +9,17 @@ use std::time::Duration;
 
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bloc_shared::ingest::{mask_phone, LeadStatus};
+use bloc_shared::ingest::{mask_phone, DeliveryRef, LeadStatus};
 use futures::StreamExt;
 
-use crate::rpc::{likely_cause, RpcError};
+use crate::error::IngestError;
 use crate::sources::graph::{GraphClient, GraphError};
 use crate::sources::{
     google_ads, meta, verify_hub_signature, verify_subscription, whatsapp, HubQuery, RefusedItem, SourceAnswer,
     SourceError, SourceItem, SourceLead,
 };
 use crate::state::AppState;
+use crate::store;
 
 /// Google Ads lead form webhook: one lead, authenticated by `google_key`.
 #[utoipa::path(
@@ -48,6 +49,14 @@ pub async fn google_ads(
         SourceError::Invalid(refused.error)
     })?;
     let results = store(&state, google_ads::SENDER, vec![Ok(lead)]).await?;
+    if let Some(refused) = results.iter().find(|r| r.status == LeadStatus::Invalid) {
+        let code = refused.error.clone().unwrap_or_else(|| "rejected".to_owned());
+        let message = match code.as_str() {
+            "idempotency_key_reused" => "this lead_id was already delivered with other content".to_owned(),
+            _ => "the lead store refused this lead".to_owned(),
+        };
+        return Err(SourceError::Invalid(bloc_shared::ingest::ApiError::new(code, message)));
+    }
     Ok(HttpResponse::Ok().json(SourceAnswer { results }))
 }
 
@@ -206,23 +215,34 @@ fn refused(source: &'static str) -> impl Fn(SourceError) -> SourceError {
     }
 }
 
-/// Stores the delivery's leads in one `ingest_leads` call, answering each
-/// item in order: a stored lead's outcome, or `invalid` for a refused item.
+/// Stores the delivery's leads through the one store path
+/// ([`store::ingest_payloads`]), each with its own delivery reference
+/// (`sender`, the platform's id of the lead, item 0, the hash of the lead's
+/// own part), and answers each item in order: a stored (or replayed) lead's
+/// outcome, or `invalid` for a refused item.
 async fn store(
     state: &AppState,
     sender: &'static str,
     items: Vec<Result<SourceLead, RefusedItem>>,
 ) -> Result<Vec<SourceItem>, SourceError> {
-    let payloads: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).map(|lead| lead.payload.clone()).collect();
-    let mut stored = if payloads.is_empty() {
-        Vec::new().into_iter()
-    } else {
-        state.metrics.observe_batch(payloads.len());
-        match state.rest.ingest_leads(&payloads).await {
-            Ok(results) => results.into_iter(),
-            Err(error) => return Err(not_stored(state, sender, payloads.len(), &error)),
-        }
-    };
+    let payloads: Vec<_> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|lead| {
+            let mut payload = lead.payload.clone();
+            payload.delivery = Some(DeliveryRef {
+                sender: sender.to_owned(),
+                key: lead.key.clone(),
+                item: 0,
+                body_hash: lead.body_hash.clone(),
+            });
+            payload
+        })
+        .collect();
+    let mut stored = store::ingest_payloads(state, payloads).await.map_err(|error| match error {
+        IngestError::UpstreamMisconfigured => SourceError::UpstreamMisconfigured,
+        _ => SourceError::Unavailable,
+    })?.into_iter();
     let mut answers = Vec::with_capacity(items.len());
     for item in items {
         answers.push(match item {
@@ -235,34 +255,19 @@ async fn store(
                 let result = stored.next().ok_or(SourceError::Unavailable)?;
                 let status = outcome(result.status);
                 state.metrics.observe_lead(status);
-                tracing::info!(source = sender, key = %lead.key, phone = %mask_phone(&lead.payload.phone), status, lead_id = result.lead_id, "lead ingested");
+                tracing::info!(source = sender, key = %lead.key, phone = %mask_phone(&lead.payload.phone), status, replayed = result.replayed, lead_id = result.lead_id, "lead ingested");
                 SourceItem {
                     key: lead.key,
                     status: result.status,
                     lead_id: result.lead_id,
-                    replayed: false,
-                    error: (result.status == LeadStatus::Invalid).then(|| "rejected".to_owned()),
+                    replayed: result.replayed,
+                    error: (result.status == LeadStatus::Invalid)
+                        .then(|| result.error.clone().unwrap_or_else(|| "rejected".to_owned())),
                 }
             }
         });
     }
     Ok(answers)
-}
-
-fn not_stored(state: &AppState, sender: &str, leads: usize, error: &RpcError) -> SourceError {
-    for _ in 0..leads {
-        state.metrics.observe_lead("unavailable");
-    }
-    match error {
-        RpcError::Misconfigured { status, .. } => {
-            tracing::error!(source = sender, leads, %error, "leads not stored: PostgREST refuses this service ({})", likely_cause(*status));
-            SourceError::UpstreamMisconfigured
-        }
-        _ => {
-            tracing::warn!(source = sender, leads, %error, "leads not stored: lead store unavailable");
-            SourceError::Unavailable
-        }
-    }
 }
 
 fn outcome(status: LeadStatus) -> &'static str {

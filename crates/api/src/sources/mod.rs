@@ -49,9 +49,6 @@ pub struct RefusedItem {
     pub error: ApiError,
 }
 
-/// A delivery's items, in order: leads to store, and items refused as invalid.
-pub type Items = Vec<Result<SourceLead, RefusedItem>>;
-
 /// What a platform is told, per lead of its delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[derive(utoipa::ToSchema)]

@@ -92,7 +92,22 @@ async fn a_redelivered_lead_is_stored_once_with_the_same_lead_id_answered() {
     let first = json(app.post_source("google-ads", &body, &[]).await).await;
     let again = app.post_source("google-ads", &body, &[]).await;
     assert_eq!(again.status().as_u16(), 200);
-    assert_eq!(json(again).await["results"][0]["lead_id"], first["results"][0]["lead_id"]);
+    let again = json(again).await;
+    assert_eq!(again["results"][0]["lead_id"], first["results"][0]["lead_id"]);
+    assert_eq!(again["results"][0]["status"], first["results"][0]["status"], "the first answer, not `duplicate`");
+    assert_eq!(again["results"][0]["replayed"], true);
+    assert_eq!(first["results"][0]["replayed"], false);
+    assert_eq!(app.lead_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_lead_id_with_other_content_gets_422_and_stores_nothing_new() {
+    let app = spawn_sources_app(&GraphStub::start(), &[]).await;
+    assert_eq!(app.post_source("google-ads", &lead("lead-6", json!({})), &[]).await.status().as_u16(), 200);
+    let changed = lead("lead-6", json!({"user_column_data": [{"column_id": "PHONE_NUMBER", "string_value": "+919812345678"}]}));
+    let response = app.post_source("google-ads", &changed, &[]).await;
+    assert_eq!(response.status().as_u16(), 422);
+    assert_eq!(json(response).await["error"], "idempotency_key_reused");
     assert_eq!(app.lead_count().await, 1);
 }
 

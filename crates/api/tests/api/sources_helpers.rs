@@ -138,9 +138,11 @@ pub async fn spawn_sources_app(graph: &GraphStub, extra: &[(&str, &str)]) -> Tes
         ("META_VERIFY_TOKEN", META_TOKEN),
         ("META_PAGE_ACCESS_TOKEN", PAGE_TOKEN),
         ("META_GRAPH_URL", graph.url.as_str()),
-        ("META_GRAPH_TIMEOUT_MS", "400"),
+        ("META_GRAPH_TIMEOUT_MS", "3000"),
         ("WHATSAPP_APP_SECRET", WHATSAPP_SECRET),
         ("WHATSAPP_VERIFY_TOKEN", WHATSAPP_TOKEN),
+        // A cold PostgREST on a loaded machine can take seconds for the first call.
+        ("RPC_TIMEOUT_MS", "10000"),
     ];
     vars.extend_from_slice(extra);
     spawn_app_with(&vars).await

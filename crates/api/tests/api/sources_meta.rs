@@ -37,8 +37,9 @@ async fn a_signed_delivery_stores_every_lead_read_from_the_graph_api() {
     let graph = stub_with_leads();
     let app = spawn_sources_app(&graph, &[]).await;
     let response = app.post_signed("meta", META_SECRET, &delivery(&["1001", "1002", "1003"])).await;
-    assert_eq!(response.status().as_u16(), 200);
+    let status = response.status().as_u16();
     let body = json(response).await;
+    assert_eq!(status, 200, "{body}");
     let keys: Vec<&str> = body["results"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["1001", "1002", "1003"]);
     assert!(body["results"].as_array().unwrap().iter().all(|r| r["status"] == "unassigned" && r["lead_id"].is_i64()), "{body}");
@@ -99,10 +100,13 @@ async fn a_graph_api_that_is_down_gets_503_and_meta_redelivery_after_recovery_st
     assert_eq!(app.lead_count().await, 0, "nothing read, nothing stored");
 
     graph.set(Graph::Up);
+    let mut replayed = Vec::new();
     for _ in 0..2 {
         let redelivered = app.post_signed("meta", META_SECRET, &body).await;
         assert_eq!(redelivered.status().as_u16(), 200);
+        replayed.push(json(redelivered).await["results"][0]["replayed"].clone());
     }
+    assert_eq!(replayed, [false, true], "stored by the first redelivery after recovery, replayed after");
     assert_eq!(app.lead_count().await, 2, "each lead exactly once");
 }
 
@@ -125,14 +129,14 @@ async fn a_rate_limited_graph_api_gets_503_whether_meta_says_400_or_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_graph_api_gets_503_within_the_timeout_and_the_lead_is_stored_on_redelivery() {
     let graph = stub_with_leads();
-    let app = spawn_sources_app(&graph, &[]).await;
-    graph.set(Graph::Slow(Duration::from_secs(3)));
+    let app = spawn_sources_app(&graph, &[("META_GRAPH_TIMEOUT_MS", "700")]).await;
+    graph.set(Graph::Slow(Duration::from_secs(5)));
     let started = std::time::Instant::now();
     let response = app.post_signed("meta", META_SECRET, &delivery(&["1001"])).await;
     assert_eq!(response.status().as_u16(), 503);
-    assert!(started.elapsed() < Duration::from_secs(2), "answered after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(3), "answered after {:?}", started.elapsed());
     assert_eq!(app.lead_count().await, 0);
-    graph.set(Graph::Slow(Duration::from_millis(50)));
+    graph.set(Graph::Slow(Duration::from_millis(20)));
     assert_eq!(app.post_signed("meta", META_SECRET, &delivery(&["1001"])).await.status().as_u16(), 200);
     assert_eq!(app.lead_count().await, 1);
 }
@@ -175,6 +179,8 @@ async fn a_redelivered_lead_is_stored_once_even_batched_with_another() {
     let again = json(again).await;
     assert_eq!(again["results"][1]["key"], "1001");
     assert_eq!(again["results"][1]["lead_id"], first["results"][0]["lead_id"]);
+    assert_eq!(again["results"][1]["replayed"], true, "answered from the stored result, though batched differently");
+    assert_eq!(again["results"][0]["replayed"], false);
     assert_eq!(app.lead_count().await, 2);
 }
 

@@ -91,9 +91,11 @@ async fn a_redelivered_message_is_stored_once_and_a_second_message_is_a_duplicat
     let stored = json(app.post_signed("whatsapp", WHATSAPP_SECRET, &first).await).await;
     let redelivered = json(app.post_signed("whatsapp", WHATSAPP_SECRET, &first).await).await;
     assert_eq!(redelivered["results"][0]["lead_id"], stored["results"][0]["lead_id"]);
+    assert_eq!(redelivered["results"][0]["replayed"], true);
     let follow_up = delivery(&[("919876543210", "Asha")], vec![message("919876543210", "wamid.R2", "are you there?")]);
     let answer = json(app.post_signed("whatsapp", WHATSAPP_SECRET, &follow_up).await).await;
     assert_eq!(answer["results"][0]["status"], "duplicate");
+    assert_eq!(answer["results"][0]["replayed"], false, "another message id: the duplicate window answers, not a replay");
     assert_eq!(answer["results"][0]["lead_id"], stored["results"][0]["lead_id"]);
     assert_eq!(app.lead_count().await, 1);
 }
