@@ -4,6 +4,9 @@
 
 mod auth;
 mod bodies;
+mod fuzz_auth;
+mod fuzz_body;
+mod fuzz_openapi;
 mod helpers;
 mod hostile;
 mod idempotency;
