@@ -270,7 +270,7 @@ impl Settings {
             }),
         };
 
-        let sources = SourceSettings::from_lookup(&get, &mut problems);
+        let sources = SourceSettings::from_lookup(get, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }

@@ -114,8 +114,7 @@ pub async fn meta(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
             }
         }
     });
-    let fetched: Vec<Result<Result<SourceLead, (String, GraphError)>, RefusedItem>> =
-        futures::future::join_all(fetches).await;
+    let fetched: Vec<Fetched> = futures::future::join_all(fetches).await;
 
     let mut items = Vec::new();
     let mut failure = None;
@@ -147,6 +146,10 @@ pub async fn meta(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
         None => Ok(HttpResponse::Ok().json(SourceAnswer { results })),
     }
 }
+
+/// One `leadgen` change after its Graph API read: the lead, the read's
+/// failure (with the `leadgen_id`), or the reason it cannot be a lead.
+type Fetched = Result<Result<SourceLead, (String, GraphError)>, RefusedItem>;
 
 /// Meta's subscription check for the WhatsApp Cloud API.
 #[utoipa::path(
