@@ -107,7 +107,9 @@ struct Cpu {
 }
 
 impl Cpu {
-    fn now(postmaster: Option<u32>, node: Option<u32>) -> Cpu {
+    /// `realtime`: the Realtime poller's backend, counted apart from the
+    /// rest of PostgreSQL.
+    fn now(postmaster: Option<u32>, node: Option<u32>, realtime: Option<u32>) -> Cpu {
         let tick = 100.0; // USER_HZ on Linux
         let stat = |path: String| -> Option<(String, u32, f64)> {
             let text = std::fs::read_to_string(path).ok()?;
@@ -131,7 +133,9 @@ impl Cpu {
             for entry in procs.flatten() {
                 let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
                 let Some((_, ppid, secs)) = stat(format!("/proc/{pid}/stat")) else { continue };
-                if Some(pid) == postmaster || Some(ppid) == postmaster {
+                if Some(pid) == realtime {
+                    *groups.entry("PostgreSQL: Realtime WAL decoding".to_string()).or_insert(0.0) += secs;
+                } else if Some(pid) == postmaster || Some(ppid) == postmaster {
                     *groups.entry("PostgreSQL".to_string()).or_insert(0.0) += secs;
                 }
                 if Some(pid) == node {
@@ -156,6 +160,16 @@ impl Cpu {
             .collect();
         format!("CPU over {:.2} s wall: {}", wall.as_secs_f64(), parts.join(", "))
     }
+}
+
+/// The backend of localbase's Realtime poller (it decodes the WAL of every
+/// mode, with or without subscribers).
+async fn realtime_pid(db: &tokio_postgres::Client) -> Option<u32> {
+    let row = db
+        .query_opt("select pid from pg_stat_activity where application_name = 'localbase realtime wal' limit 1", &[])
+        .await
+        .ok()??;
+    row.get::<_, i32>(0).try_into().ok()
 }
 
 /// The cluster's postmaster: the first line of the postmaster.pid under `dir`.
@@ -387,9 +401,9 @@ async fn main() -> anyhow::Result<()> {
     if o.modes.contains('a') {
         reset(&db).await?;
         let url = service(&base, true, &o.service_env).await?;
-        let before = Cpu::now(pm, None);
+        let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = via_service("(a) service, batching on", url.clone(), &o).await;
-        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
+        out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         if let Some((calls, leads)) = batch_sizes(&url).await {
             out.notes.push(format!("{calls} ingest RPCs, {:.1} leads per RPC on average", leads / calls.max(1.0)));
         }
@@ -400,9 +414,9 @@ async fn main() -> anyhow::Result<()> {
     if o.modes.contains('b') {
         reset(&db).await?;
         let url = service(&base, false, &o.service_env).await?;
-        let before = Cpu::now(pm, None);
+        let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = via_service("(b) service, batching off", url, &o).await;
-        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
+        out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         out.stored = stored(&db).await?;
         eprintln!("{}", out.row(o.leads));
         outcomes.push(out);
@@ -413,7 +427,7 @@ async fn main() -> anyhow::Result<()> {
         let rest = postgrest::Postgrest::new(format!("{}/rest/v1", base.api_url()))
             .insert_header("apikey", &key)
             .insert_header("Authorization", format!("Bearer {key}"));
-        let before = Cpu::now(pm, None);
+        let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = fire("(c) direct ingest_lead per lead via PostgREST", o.leads, o.senders, move |i| {
             let rest = rest.clone();
             async move {
@@ -429,7 +443,7 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await;
-        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
+        out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         out.stored = stored(&db).await?;
         eprintln!("{}", out.row(o.leads));
         outcomes.push(out);
@@ -446,7 +460,7 @@ async fn main() -> anyhow::Result<()> {
         let clients = Arc::new(clients);
         let size = o.db_batch;
         let total = o.leads;
-        let before = Cpu::now(pm, None);
+        let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = fire(
             &format!("(d) ingest_leads on the database, {} per call, {} connections", size, o.db_connections),
             batches,
@@ -466,7 +480,7 @@ async fn main() -> anyhow::Result<()> {
             },
         )
         .await;
-        out.notes.push(Cpu::now(pm, None).since(&before).summary(out.elapsed));
+        out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         // Throughput counts leads, not calls; latency stays per call.
         out.ok = if out.failed.is_empty() { o.leads } else { out.ok * size };
         out.stored = stored(&db).await?;
@@ -478,9 +492,9 @@ async fn main() -> anyhow::Result<()> {
         reset(&db).await?;
         let (url, child) = original_route(&base).await?;
         let node = child.id();
-        let before = Cpu::now(pm, node);
+        let before = Cpu::now(pm, node, realtime_pid(&db).await);
         let mut out = via_service("(e) original design: Node route, REST duplicate lookup + ingest_lead per lead", url, &o).await;
-        out.notes.push(Cpu::now(pm, node).since(&before).summary(out.elapsed));
+        out.notes.push(Cpu::now(pm, node, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         drop(child);
         out.stored = stored(&db).await?;
         eprintln!("{}", out.row(o.leads));
