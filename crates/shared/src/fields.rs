@@ -99,6 +99,8 @@ impl RawLead {
     }
 
     fn put(&mut self, key: &str, value: Value) {
+        let key = &storable_text(key);
+        let value = storable(value);
         let Some(field) = match_field(key) else {
             self.metadata.insert(key.to_owned(), value);
             return;
@@ -126,6 +128,35 @@ impl RawLead {
         } else {
             self.metadata.insert(key.to_owned(), value);
         }
+    }
+}
+
+/// Deepest nesting kept as JSON inside a lead's metadata; deeper parts are
+/// kept as their JSON text. The lead travels to the database nested a few
+/// levels further, and PostgREST reads at most 128.
+pub const MAX_METADATA_DEPTH: usize = 32;
+
+/// `value` as PostgreSQL can store it: `\u0000` cannot be in `text` or
+/// `jsonb`, so NUL characters are dropped from strings and keys, and
+/// nesting deeper than [`MAX_METADATA_DEPTH`] is kept as JSON text.
+pub fn storable(value: Value) -> Value {
+    storable_at(value, 0)
+}
+
+/// `text` without NUL characters.
+pub fn storable_text(text: &str) -> String {
+    text.replace('\0', "")
+}
+
+fn storable_at(value: Value, depth: usize) -> Value {
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(storable_text(&s)),
+        Value::Array(_) | Value::Object(_) if depth >= MAX_METADATA_DEPTH => Value::String(storable_text(&value.to_string())),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| storable_at(v, depth + 1)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (storable_text(&k), storable_at(v, depth + 1))).collect())
+        }
+        other => other,
     }
 }
 
@@ -221,6 +252,22 @@ mod tests {
     fn first_and_last_name_are_joined_when_there_is_no_full_name() {
         let lead = RawLead::from_pairs([("First Name", "Asha"), ("last_name", "Rao"), ("phone", "1")]);
         assert_eq!(lead.full_name().as_deref(), Some("Asha Rao"));
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_and_deep_metadata_is_kept_as_text() {
+        let deep = (0..40).fold(json!(1), |inner, _| json!([inner]));
+        let lead = RawLead::from_json_object(&object(json!({
+            "phone": "98765\u{0}43210", "name": "A\u{0}sha", "no\u{0}tes": ["x\u{0}y"], "deep": deep
+        })));
+        assert_eq!(lead.phone.as_deref(), Some("9876543210"));
+        assert_eq!(lead.name.as_deref(), Some("Asha"));
+        assert_eq!(lead.metadata.get("notes"), Some(&json!(["xy"])));
+        let mut kept = &lead.metadata["deep"];
+        for _ in 0..MAX_METADATA_DEPTH {
+            kept = &kept[0];
+        }
+        assert_eq!(kept, &json!("[[[[[[[[1]]]]]]]]"), "nesting past the limit is kept as text");
     }
 
     #[test]
