@@ -4,9 +4,10 @@
 //! fields, oversize, invalid UTF-8, wrong content types, bad signatures, bad
 //! idempotency keys, huge headers, control characters, deep nesting).
 //!
-//! Afterwards: no 5xx for any of it, every 4xx is the documented JSON error
-//! (`{"error": "<stable_code>", "message": …}`), the service still answers
-//! `/healthz`, and no phone sent only in refused requests was stored.
+//! Afterwards: no 5xx for any of it, every 4xx is a status the document
+//! lists for the operation and, where the document gives it a body, the JSON
+//! error (`{"error": "<stable_code>", "message": …}`); the service still
+//! answers `/healthz`, and no phone sent only in refused requests was stored.
 //!
 //! The random choices come from one seed, printed on failure; set
 //! `BLOC_FUZZ_SEED` to replay a run.
@@ -59,6 +60,8 @@ struct Operation {
     path: String,
     body_schema: Option<Value>,
     query: Vec<String>,
+    /// Documented responses by status: whether each has a body.
+    responses: BTreeMap<u16, bool>,
 }
 
 /// Every operation of the document, with its body schema (refs resolved)
@@ -81,7 +84,15 @@ fn operations(doc: &Value) -> Vec<Operation> {
                         .collect()
                 })
                 .unwrap_or_default();
-            ops.push(Operation { method: method.to_uppercase(), path: path.clone(), body_schema, query });
+            let responses = op["responses"]
+                .as_object()
+                .map(|all| {
+                    all.iter()
+                        .filter_map(|(status, r)| Some((status.parse().ok()?, r["content"].as_object().is_some_and(|c| !c.is_empty()))))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ops.push(Operation { method: method.to_uppercase(), path: path.clone(), body_schema, query, responses });
         }
     }
     ops
@@ -320,7 +331,15 @@ async fn requests_generated_from_the_openapi_document_never_get_a_5xx_and_refusa
                 let body = response.bytes().await.unwrap_or_default();
                 if status >= 500 {
                     failures.push(format!("{what}: {status} {}", String::from_utf8_lossy(&body)));
+                } else if status >= 400 && op.responses.get(&status) == Some(&false) {
+                    // Documented without a body (an unconfigured source's 404 looks like an unknown route).
+                    if !body.is_empty() {
+                        failures.push(format!("{what}: {status} is documented without a body: {:?}", String::from_utf8_lossy(&body)));
+                    }
                 } else if status >= 400 {
+                    if !op.responses.contains_key(&status) {
+                        failures.push(format!("{what}: {status} is not documented for this operation"));
+                    }
                     match serde_json::from_slice::<Map<String, Value>>(&body) {
                         Ok(error) => {
                             let code = error.get("error").and_then(Value::as_str).unwrap_or_default();
