@@ -308,8 +308,7 @@ fn the_same_key_from_two_connections_at_once_stores_one_lead() {
         results
     });
 
-    for round in 0..ROUNDS {
-        let (a, b) = (&results[0][round], &results[1][round]);
+    for (round, (a, b)) in results[0].iter().zip(&results[1]).enumerate() {
         let replays = [a, b].iter().filter(|x| x.get("replayed") == Some(&json!(true))).count();
         let reused = [a, b].iter().filter(|x| x["error"] == "idempotency_key_reused").count();
         if round % 2 == 0 {
