@@ -45,6 +45,9 @@ struct Knobs {
     /// repeat an earlier keyed item (a replay) or its reference with
     /// another body (a reused key).
     keyed: f64,
+    /// Caller 0 is active, never paused and has the largest limit, so a
+    /// scenario that skips callers still has someone to assign to.
+    one_always_eligible: bool,
 }
 
 const STATES: &[&str] = &["MH", "KA", "TN", "DL"];
@@ -70,6 +73,7 @@ fn knobs() -> Knobs {
         time_zones: &["Asia/Kolkata"],
         windows: &["24 hours"],
         keyed: 0.0,
+        one_always_eligible: false,
     }
 }
 
@@ -122,14 +126,20 @@ fn generate(seed: u64, k: &Knobs) -> Scenario {
             } else {
                 "null".into()
             };
+            let states = sql_text_array(&subset(&mut rng, k.states));
+            let languages = sql_text_array(&subset(&mut rng, k.languages));
+            let mut limit = *pick(&mut rng, k.limits);
+            let weight = *pick(&mut rng, k.weights);
+            let mut active = !rng.gen_bool(k.inactive);
+            let mut paused = paused;
+            if i == 0 && k.one_always_eligible {
+                limit = k.limits.iter().copied().max().unwrap_or(limit);
+                active = true;
+                paused = "null".into();
+            }
             format!(
                 "insert into callers (name, assigned_states, languages, daily_lead_limit, weight, active, paused_until, last_assigned_at)
-                 values ('Caller {i}', {}, {}, {}, {}, {}, {paused}, {last})",
-                sql_text_array(&subset(&mut rng, k.states)),
-                sql_text_array(&subset(&mut rng, k.languages)),
-                pick(&mut rng, k.limits),
-                pick(&mut rng, k.weights),
-                !rng.gen_bool(k.inactive),
+                 values ('Caller {i}', {states}, {languages}, {limit}, {weight}, {active}, {paused}, {last})",
             )
         })
         .collect();
@@ -363,7 +373,14 @@ fn language_preferences_are_decided_the_same_in_a_batch_as_lead_by_lead() {
 
 #[test]
 fn paused_inactive_and_limit_zero_callers_are_skipped_the_same_way_in_a_batch() {
-    let k = Knobs { limits: &[0, 2, 5], inactive: 0.3, paused: 0.4, callers: (4, 9), ..knobs() };
+    let k = Knobs {
+        limits: &[0, 2, 5],
+        inactive: 0.3,
+        paused: 0.4,
+        callers: (4, 9),
+        one_always_eligible: true,
+        ..knobs()
+    };
     let (seed, answers) = run(4, &k);
     assert!(count(&answers, "assigned") > 0, "seed {seed}");
 }
