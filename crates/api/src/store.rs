@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bloc_shared::ingest::{DeliveryRef, IngestPayload, IngestResult};
 use sha2::{Digest, Sha256};
 
+use crate::auth::to_hex;
 use crate::error::IngestError;
 use crate::rpc::{likely_cause, RpcError};
 use crate::state::AppState;
@@ -55,7 +56,7 @@ pub fn delivery_ref(sender: &str, key: &str, item: u32, body: &[u8]) -> Delivery
 
 /// Lowercase hex SHA-256 of a raw body, as `engine.deliveries.body_hash`.
 pub fn body_hash(body: &[u8]) -> String {
-    Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
+    to_hex(&Sha256::digest(body))
 }
 
 /// Counts and logs `leads` the store did not take, and says what to answer.

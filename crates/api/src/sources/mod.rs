@@ -27,7 +27,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::{hmac, to_hex};
+use crate::auth::{decode_hex, hmac, to_hex};
 use crate::error;
 
 /// One lead read from a platform's delivery, ready for `ingest_leads`.
@@ -248,13 +248,6 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Source
         Ok(_) => Err(SourceError::MalformedBody("the body must be a JSON object".into())),
         Err(e) => Err(SourceError::MalformedBody(format!("the body is not valid JSON: {e}"))),
     }
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
 }
 
 #[cfg(test)]
