@@ -48,10 +48,11 @@ pub async fn ingest_payloads(state: &AppState, payloads: Vec<IngestPayload>) -> 
     Ok(results)
 }
 
-/// The reference of item `item` of a delivery with `body` sent by `sender`
-/// under `key`.
-pub fn delivery_ref(sender: &str, key: &str, item: u32, body: &[u8]) -> DeliveryRef {
-    DeliveryRef { sender: sender.to_owned(), key: key.to_owned(), item, body_hash: body_hash(body) }
+/// The reference of item `item` of a delivery sent by `sender` under `key`,
+/// whose body hashes to `body_hash` ([`body_hash`], computed once per
+/// delivery, not per item).
+pub fn delivery_ref(sender: &str, key: &str, item: u32, body_hash: &str) -> DeliveryRef {
+    DeliveryRef { sender: sender.to_owned(), key: key.to_owned(), item, body_hash: body_hash.to_owned() }
 }
 
 /// Lowercase hex SHA-256 of a raw body, as `engine.deliveries.body_hash`.
@@ -88,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_delivery_ref_names_sender_key_item_and_body() {
-        let reference = delivery_ref("secret-0123456789abcdef", "row-7", 3, b"abc");
+        let reference = delivery_ref("secret-0123456789abcdef", "row-7", 3, &body_hash(b"abc"));
         assert_eq!(reference.sender, "secret-0123456789abcdef");
         assert_eq!(reference.key, "row-7");
         assert_eq!(reference.item, 3);

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use crate::auth::{self, AuthMethod, Authenticated};
+use crate::auth::{self, to_hex, AuthMethod, Authenticated};
 use crate::body::{parse, Parsed};
 use crate::client_addr;
 use crate::error::{self, IngestError};
@@ -74,8 +74,7 @@ pub async fn ingest(
     let (answer, replayed) = match idempotency_key(req.headers(), authenticated.method)? {
         None => process_detached(state.into_inner(), req.headers().clone(), body).await?,
         Some(key) => {
-            let delivery = Delivery { sender: authenticated.sender, key };
-            process_once(state.into_inner(), delivery, req.headers().clone(), body).await?
+            process_once(state.into_inner(), authenticated.sender, key, req.headers().clone(), body).await?
         }
     };
     Ok(respond(answer, replayed))
@@ -101,11 +100,13 @@ fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Auth
     Ok(authenticated)
 }
 
-/// A keyed delivery: who sent it (the id of the secret that verified it)
-/// and its idempotency key. Keys are scoped to the sender.
+/// A keyed delivery: who sent it (the id of the secret that verified it),
+/// its idempotency key (keys are scoped to the sender) and the hex SHA-256
+/// of its body, hashed once for the whole delivery.
 struct Delivery {
     sender: String,
     key: String,
+    body_hash: String,
 }
 
 /// What [`process`] produced: the answer, whether the database gave it as a
@@ -135,12 +136,13 @@ async fn process_detached(
 /// a replay.
 async fn process_once(
     state: Arc<AppState>,
-    delivery: Delivery,
+    sender: String,
+    key: String,
     headers: HeaderMap,
     body: web::Bytes,
 ) -> Result<(StoredResponse, bool), IngestError> {
     let fingerprint: [u8; 32] = Sha256::digest(&body).into();
-    let delivery = Arc::new(delivery);
+    let delivery = Arc::new(Delivery { sender, key, body_hash: to_hex(&fingerprint) });
     loop {
         match state.idempotency.begin(&delivery.sender, &delivery.key, fingerprint) {
             Begin::Replay(stored) => return Ok((stored, true)),
@@ -187,7 +189,7 @@ pub(crate) fn refusal(begin: &Begin) -> Option<IngestError> {
 /// delivery the database replays gets, byte for byte, the answer it got the
 /// first time (the `replayed` flag travels beside it, not in it).
 async fn process(state: &AppState, headers: &HeaderMap, body: web::Bytes, delivery: Option<&Delivery>) -> Processed {
-    let reference = |item: u32| delivery.map(|d| store::delivery_ref(&d.sender, &d.key, item, &body));
+    let reference = |item: u32| delivery.map(|d| store::delivery_ref(&d.sender, &d.key, item, &d.body_hash));
     let outcome = match parse(headers, &body) {
         Err(e) => Err(e),
         Ok(Parsed::One(raw)) => ingest_one(state, *raw, reference(0)).await.map(|(status, lead, stored)| Processed {
