@@ -124,6 +124,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
         "select public.reassign_lead({alice_lead}, {bob_caller}, 'matrix')",
     ),
     ("reassign_stale_leads()", "select public.reassign_stale_leads()"),
+    ("report(preset text, from_day date, to_day date)", "select public.report('7d')"),
 ];
 
 /// One column of the matrix.

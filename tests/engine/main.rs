@@ -37,3 +37,5 @@ mod edge_cases;
 mod durable_deliveries;
 #[path = "16_pg_cron.rs"]
 mod pg_cron;
+#[path = "17_reports.rs"]
+mod reports;
