@@ -77,6 +77,14 @@ const RELATIONS: &[Relation] = &[
         columns: &[],
     },
     Relation {
+        name: "caller_queue",
+        key: "id::text",
+        owner: Owner::Caller("caller_id"),
+        update: "notes = notes",
+        insert: "insert into public.caller_queue (phone) values ('+919899999998')",
+        columns: &[],
+    },
+    Relation {
         name: "callers",
         key: "id::text",
         owner: Owner::Caller("id"),
@@ -113,6 +121,7 @@ const RELATIONS: &[Relation] = &[
 /// How to call each function in `public`, keyed by `name(identity arguments)`.
 const FUNCTIONS: &[(&str, &str)] = &[
     ("assign_backlog()", "select public.assign_backlog()"),
+    ("caller_conversion_today()", "select public.caller_conversion_today()"),
     ("dashboard_today()", "select public.dashboard_today()"),
     ("ingest_lead(payload jsonb)", "select public.ingest_lead('{\"phone\": \"+919811111111\"}')"),
     ("ingest_leads(payloads jsonb)", "select public.ingest_leads('[{\"phone\": \"+919822222222\"}]')"),

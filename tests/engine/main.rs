@@ -39,3 +39,5 @@ mod durable_deliveries;
 mod pg_cron;
 #[path = "17_reports.rs"]
 mod reports;
+#[path = "20_caller_queue.rs"]
+mod caller_queue;
