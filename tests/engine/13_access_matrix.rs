@@ -123,6 +123,14 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("assign_backlog()", "select public.assign_backlog()"),
     ("caller_conversion_today()", "select public.caller_conversion_today()"),
     ("dashboard_today()", "select public.dashboard_today()"),
+    (
+        "import_leads(p_import_ref text, p_rows jsonb)",
+        "select public.import_leads(repeat('a', 64), '[{\"row\": 1, \"lead\": {\"phone\": \"+919833333333\"}}]')",
+    ),
+    (
+        "import_preview(p_import_ref text, p_rows jsonb)",
+        "select public.import_preview(repeat('a', 64), '[{\"row\": 1, \"phone\": \"+919833333333\"}]')",
+    ),
     ("ingest_lead(payload jsonb)", "select public.ingest_lead('{\"phone\": \"+919811111111\"}')"),
     ("ingest_leads(payloads jsonb)", "select public.ingest_leads('[{\"phone\": \"+919822222222\"}]')"),
     ("my_caller_id()", "select public.my_caller_id()"),

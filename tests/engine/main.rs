@@ -41,3 +41,5 @@ mod pg_cron;
 mod reports;
 #[path = "20_caller_queue.rs"]
 mod caller_queue;
+#[path = "19_imports.rs"]
+mod imports;
