@@ -71,15 +71,18 @@ create index leads_caller_queue_idx on public.leads (caller_id, (status <> 'new'
     team's time zone (as dashboard_today()):
     [{caller_id, received, converted, conversion_rate}] for every caller, by id.
 
-    received = leads assigned to the caller today: assignment_logs rows
-    written today naming the caller (any reason: state match, global,
-    overflow, backlog, SLA reassignment, manual), each lead counted once;
-    converted = leads converted today (converted_at today) that the caller
-    holds now; conversion_rate = converted / received, 0–1 rounded to 4
-    places, null when the caller received nothing today. Like the team's
-    figure in dashboard_today() it divides today's conversions by today's
-    intake; the team's intake is the leads created today, a caller's is the
-    leads given to it today.
+    The definitions of report('today') (migration 20261130001900), per
+    caller, so the dashboard and the reports never disagree:
+    received = the leads created today that the caller holds now
+    (`leads.caller_id`; a lead moved to another caller counts for the one
+    who holds it, once); converted = those of them with `converted_at` set;
+    conversion_rate = converted / received, 4 decimals, null when the caller
+    received nothing today. A lead that came in yesterday and converted
+    today is not in today's figures (it is in yesterday's cohort).
+
+    Lighter than report('today'), which the dashboard would otherwise call
+    on every change: one index range over `leads.created_at`
+    (leads_created_at_idx), grouped by caller.
 
     Admins only (service_role too); security invoker, so RLS still applies. */
 create function public.caller_conversion_today() returns jsonb
@@ -98,21 +101,18 @@ begin
   end if;
   select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'caller_id', c.id,
-           'received', coalesce(r.received, 0),
-           'converted', coalesce(v.converted, 0),
-           'conversion_rate', case when coalesce(r.received, 0) = 0 then null
-                                   else round(coalesce(v.converted, 0)::numeric / r.received, 4) end)
+           'received', coalesce(t.received, 0),
+           'converted', coalesce(t.converted, 0),
+           'conversion_rate', case when coalesce(t.received, 0) = 0 then null
+                                   else round(t.converted::numeric / t.received, 4) end)
            order by c.id), '[]'::jsonb)
     into result
     from public.callers c
-    left join (select a.caller_id, count(distinct a.lead_id) as received
-                 from public.assignment_logs a
-                where a.created_at >= starts and a.created_at < ends
-                group by a.caller_id) r on r.caller_id = c.id
-    left join (select l.caller_id, count(*) as converted
+    left join (select l.caller_id, count(*) as received, count(l.converted_at) as converted
                  from public.leads l
-                where l.converted_at >= starts and l.converted_at < ends
-                group by l.caller_id) v on v.caller_id = c.id;
+                where l.created_at >= starts and l.created_at < ends
+                  and l.caller_id is not null
+                group by l.caller_id) t on t.caller_id = c.id;
   return result;
 end
 $$;

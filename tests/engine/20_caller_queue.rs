@@ -111,12 +111,12 @@ fn conversion(db: &mut Db, user: &str) -> Value {
 }
 
 #[test]
-fn a_callers_conversion_today_is_todays_conversions_over_the_leads_given_to_it_today() {
+fn a_callers_conversion_today_is_the_share_of_todays_leads_it_holds_that_converted() {
     let mut db = Db::new();
     let asha = db.add_caller(Caller::named("Asha"));
     let idle = db.add_caller(Caller::named("Idle").inactive());
     let admin = db.add_member("admin@example.com", "admin", None);
-    // Yesterday's lead, converted today: counts as converted, not received.
+    // Yesterday's lead, converted today: yesterday's cohort, not today's.
     let old = ingest_at(&mut db, "2026-03-01 18:00:00+05:30", 1);
     let leads: Vec<i64> = (2..6).map(|n| ingest_at(&mut db, &format!("2026-03-02 09:0{n}:00+05:30"), n)).collect();
     db.set_now("2026-03-02 12:00:00+05:30");
@@ -132,7 +132,7 @@ fn a_callers_conversion_today_is_todays_conversions_over_the_leads_given_to_it_t
     assert_eq!(
         today,
         json!([
-            {"caller_id": asha, "received": 4, "converted": 2, "conversion_rate": 0.5},
+            {"caller_id": asha, "received": 4, "converted": 1, "conversion_rate": 0.25},
             {"caller_id": idle, "received": 0, "converted": 0, "conversion_rate": null},
         ])
     );
@@ -140,23 +140,32 @@ fn a_callers_conversion_today_is_todays_conversions_over_the_leads_given_to_it_t
 }
 
 #[test]
-fn a_lead_reassigned_twice_to_the_same_caller_is_received_once() {
+fn a_lead_moved_to_another_caller_counts_for_the_caller_who_holds_it_as_in_the_report() {
     let mut db = Db::new();
     let asha = db.add_caller(Caller::named("Asha"));
     let bina = db.add_caller(Caller::named("Bina"));
     let admin = db.add_member("admin@example.com", "admin", None);
-    let lead = ingest_at(&mut db, "2026-03-02 09:00:00+05:30", 1);
-    let first = db.scalar_i64(&format!("select caller_id from leads where id = {lead}"));
-    let other = if first == asha { bina } else { asha };
+    let moved = ingest_at(&mut db, "2026-03-02 09:00:00+05:30", 1);
+    let kept = ingest_at(&mut db, "2026-03-02 09:01:00+05:30", 2);
+    ingest_at(&mut db, "2026-03-02 09:02:00+05:30", 3);
+    set_status(&mut db, kept, "converted");
+    let from = db.scalar_i64(&format!("select caller_id from leads where id = {moved}"));
+    let to = if from == asha { bina } else { asha };
 
-    let today: Value = as_role(&mut db.client, "authenticated", Some(&admin), |tx| {
-        tx.execute("select reassign_lead($1, $2, null)", &[&lead, &other]).unwrap();
-        tx.execute("select reassign_lead($1, $2, null)", &[&lead, &first]).unwrap();
-        tx.query_one("select caller_conversion_today()", &[]).unwrap().get(0)
+    let (today, report): (Value, Value) = as_role(&mut db.client, "authenticated", Some(&admin), |tx| {
+        tx.execute("select reassign_lead($1, $2, null)", &[&moved, &to]).unwrap();
+        (
+            tx.query_one("select caller_conversion_today()", &[]).unwrap().get(0),
+            tx.query_one("select report('today')", &[]).unwrap().get(0),
+        )
     });
 
-    assert_eq!(today[0]["received"], 1);
-    assert_eq!(today[1]["received"], 1);
+    let received: i64 = today.as_array().unwrap().iter().map(|c| c["received"].as_i64().unwrap()).sum();
+    assert_eq!(received, 3, "each of today's leads counts once: {today}");
+    let pick = |v: &Value| json!([v["caller_id"], v["received"], v["converted"], v["conversion_rate"]]);
+    let ours: Vec<Value> = today.as_array().unwrap().iter().map(pick).collect();
+    let theirs: Vec<Value> = report["per_caller"].as_array().unwrap().iter().map(pick).collect();
+    assert_eq!(ours, theirs, "the dashboard's per-caller figures are report('today')'s");
 }
 
 #[test]
