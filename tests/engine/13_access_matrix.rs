@@ -109,6 +109,14 @@ const RELATIONS: &[Relation] = &[
         columns: &[],
     },
     Relation {
+        name: "settings_audit",
+        key: "id::text",
+        owner: Owner::Team,
+        update: "new_value = new_value",
+        insert: "insert into public.settings_audit (changed_at, field) values (now(), 'sla_minutes')",
+        columns: &[],
+    },
+    Relation {
         name: "team_members",
         key: "user_id::text",
         owner: Owner::User("user_id"),
@@ -142,6 +150,13 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ),
     ("reassign_stale_leads()", "select public.reassign_stale_leads()"),
     ("report(preset text, from_day date, to_day date)", "select public.report('7d')"),
+    ("team_settings()", "select public.team_settings()"),
+    ("team_today()", "select public.team_today()"),
+    ("time_zone_names()", "select public.time_zone_names()"),
+    (
+        "update_settings(p_time_zone text, p_duplicate_window_minutes integer, p_sla_minutes integer, p_max_reassignments integer)",
+        "select public.update_settings(p_sla_minutes => 120)",
+    ),
 ];
 
 /// One column of the matrix.
@@ -178,6 +193,8 @@ fn fixture() -> Fixture {
     let admin = db.add_member("admin@example.com", "admin", None);
     let alice = db.add_member("alice@example.com", "caller", Some(alice_caller));
     db.add_member("bob@example.com", "caller", Some(bob_caller));
+    // A settings change and its undo: two settings_audit rows, settings as before.
+    db.client.batch_execute("update public.settings set sla_minutes = 121; update public.settings set sla_minutes = 120").unwrap();
     let login = |db: &mut Db, email: &str| -> String {
         db.client
             .query_one("insert into auth.users (email, email_confirmed_at) values ($1, now()) returning id::text", &[&email])

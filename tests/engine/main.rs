@@ -43,3 +43,5 @@ mod reports;
 mod caller_queue;
 #[path = "19_imports.rs"]
 mod imports;
+#[path = "18_settings_audit.rs"]
+mod settings_audit;
