@@ -17,6 +17,8 @@ use crate::query::{self, encode_component, LeadQuery};
 use crate::session::Session;
 use crate::stats::DashboardToday;
 
+mod reports;
+
 /// The result of every backend call.
 pub type ApiResult<T> = Result<T, ApiError>;
 

@@ -19,6 +19,7 @@ use crate::pages::dashboard_page::DashboardPage;
 use crate::pages::leads_page::LeadsPage;
 use crate::pages::login_page::LoginPage;
 use crate::pages::my_leads_page::MyLeadsPage;
+use crate::pages::reports_page::ReportsPage;
 
 /// The root component.
 #[component]
@@ -119,6 +120,7 @@ fn Shell(team: Team) -> impl IntoView {
                         <A href="/" exact=true>"Dashboard"</A>
                         <A href="/leads">"Leads"</A>
                         <A href="/callers">"Callers"</A>
+                        <A href="/reports">"Reports"</A>
                     }
                     .into_any()
                 } else {
@@ -138,6 +140,7 @@ fn Shell(team: Team) -> impl IntoView {
                         <Route path=path!("/") view=DashboardPage/>
                         <Route path=path!("/leads") view=LeadsPage/>
                         <Route path=path!("/callers") view=CallersPage/>
+                        <Route path=path!("/reports") view=ReportsPage/>
                     </Routes>
                 }
                 .into_any()

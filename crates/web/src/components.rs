@@ -1,7 +1,10 @@
 //! Reusable components, one per file.
 
+pub mod breakdown_table;
 pub mod caller_form;
+pub mod caller_report_table;
 pub mod connection_indicator;
+pub mod daily_chart;
 pub mod error_message;
 pub mod figure_card;
 pub mod hourly_chart;
@@ -9,4 +12,6 @@ pub mod lead_detail;
 pub mod live_feed;
 pub mod load_bars;
 pub mod pagination;
+pub mod range_picker;
+pub mod report_funnel;
 pub mod status_badge;

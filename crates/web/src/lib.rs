@@ -13,6 +13,7 @@ pub mod error;
 pub mod forms;
 pub mod query;
 pub mod realtime;
+pub mod report;
 pub mod session;
 pub mod stats;
 pub mod time;

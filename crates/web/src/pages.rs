@@ -5,3 +5,4 @@ pub mod dashboard_page;
 pub mod leads_page;
 pub mod login_page;
 pub mod my_leads_page;
+pub mod reports_page;
