@@ -12,7 +12,7 @@ use crate::api;
 use crate::components::connection_indicator::ConnectionIndicator;
 use crate::components::error_message::ErrorMessage;
 use crate::config::AppConfig;
-use crate::context::{provide_api, provide_realtime, provide_team, use_api, Team};
+use crate::context::{provide_api, provide_realtime, provide_team, use_api, Fetch, Team};
 use crate::error::ApiError;
 use crate::pages::callers_page::CallersPage;
 use crate::pages::dashboard_page::DashboardPage;
@@ -24,7 +24,7 @@ use crate::pages::reports_page::ReportsPage;
 /// The root component.
 #[component]
 pub fn App() -> impl IntoView {
-    let config = LocalResource::new(api::load_config);
+    let config = Fetch::new(api::load_config);
     view! {
         {move || match config.get() {
             None => view! { <div class="splash" role="status">"Loading Bloc CRM…"</div> }.into_any(),
@@ -56,7 +56,7 @@ fn Configured(config: AppConfig) -> impl IntoView {
 #[component]
 fn SignedIn(user_id: String) -> impl IntoView {
     let api = use_api();
-    let membership = LocalResource::new(move || {
+    let membership = Fetch::new(move || {
         let user_id = user_id.clone();
         async move {
             let member = api.my_membership(&user_id).await?;

@@ -3,6 +3,10 @@
 //! never the app shell (`app.rs`), which only wires screens together, so
 //! imports point one way: `app` → `pages`/`components` → `context`.
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bloc_shared::records::{Role, Settings, TeamMember};
@@ -110,4 +114,67 @@ pub fn use_now(every: Duration) -> ReadSignal<i64> {
         on_cleanup(move || handle.clear());
     }
     now
+}
+
+/// A value loaded by an async call: `None` until the first answer, then the
+/// latest answer. It loads again whenever a signal the loader reads before
+/// its first `.await` changes, and on [`Fetch::refetch`]; an answer that a
+/// newer load has overtaken is dropped.
+///
+/// The app's stand-in for Leptos's `LocalResource`, with the same `get` and
+/// `refetch`: that one builds on the async-derived machinery, which is
+/// monomorphized for every loader and cost several KB of wasm per use. Here
+/// the loader is boxed, so each value type costs one small effect
+/// (docs/benchmarks.md, the bundle section).
+pub struct Fetch<T: 'static> {
+    value: RwSignal<Option<T>, LocalStorage>,
+    again: Trigger,
+}
+
+impl<T: 'static> Clone for Fetch<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: 'static> Copy for Fetch<T> {}
+
+/// A boxed loader: what [`Fetch`] runs.
+type Loader<T> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = T>>>>;
+
+impl<T: Clone + 'static> Fetch<T> {
+    /// Starts loading with `load` (run in a reactive scope; see the type).
+    pub fn new<F: Future<Output = T> + 'static>(load: impl Fn() -> F + 'static) -> Fetch<T> {
+        Fetch::start(Box::new(move || Box::pin(load())))
+    }
+
+    fn start(load: Loader<T>) -> Fetch<T> {
+        let value = RwSignal::new_local(None);
+        let again = Trigger::new();
+        let latest = Rc::new(Cell::new(0_u32));
+        Effect::new(move |_| {
+            again.track();
+            let answer = load();
+            let run = latest.get().wrapping_add(1);
+            latest.set(run);
+            let latest = Rc::clone(&latest);
+            spawn_local(async move {
+                let answer = answer.await;
+                if latest.get() == run {
+                    value.try_set(Some(answer));
+                }
+            });
+        });
+        Fetch { value, again }
+    }
+
+    /// The latest answer (tracked), or `None` before the first one.
+    pub fn get(&self) -> Option<T> {
+        self.value.get()
+    }
+
+    /// Loads again now.
+    pub fn refetch(&self) {
+        self.again.notify();
+    }
 }

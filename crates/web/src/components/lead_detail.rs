@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
-use crate::context::{use_api, use_realtime, use_team};
+use crate::context::{use_api, use_realtime, use_team, Fetch};
 use crate::display;
 use crate::error::ApiError;
 use crate::time;
@@ -26,7 +26,7 @@ pub fn LeadDetail(id: i64, #[prop(into)] callers: Signal<Vec<Caller>>, on_close:
     let api = use_api();
     let realtime = use_realtime();
     let team = use_team();
-    let detail = LocalResource::new(move || {
+    let detail = Fetch::new(move || {
         realtime.leads_version.track();
         realtime.logs_version.track();
         realtime.resyncs.track();

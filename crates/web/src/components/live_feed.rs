@@ -10,7 +10,7 @@ use leptos::task::spawn_local;
 
 use crate::components::error_message::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
-use crate::context::{use_api, use_now, use_realtime, use_team};
+use crate::context::{use_api, use_now, use_realtime, use_team, Fetch};
 use crate::display;
 use crate::realtime::phoenix::ChangeKind;
 use crate::time;
@@ -38,7 +38,7 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
     // The newest leads are read through a resource, fetched again after every
     // Realtime (re)join and on "Try again"; arrivals over Realtime are then
     // applied to the feed's copy in `leads`.
-    let fetched = LocalResource::new(move || {
+    let fetched = Fetch::new(move || {
         realtime.resyncs.track();
         async move { api.recent_leads(FEED_SIZE as u32).await }
     });

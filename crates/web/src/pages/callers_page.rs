@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use crate::components::caller_form::CallerFormPanel;
 use crate::components::error_message::ErrorMessage;
-use crate::context::{use_api, use_realtime, use_team};
+use crate::context::{use_api, use_realtime, use_team, Fetch};
 use crate::forms::{CallerForm, CallerInput};
 use crate::realtime::phoenix::ChangeKind;
 use crate::time;
@@ -59,7 +59,7 @@ pub fn CallersPage() -> impl IntoView {
     // The list is read through a resource, fetched again after every Realtime
     // (re)join and on "Try again"; Realtime rows and optimistic edits then
     // patch the page's copy in `callers`.
-    let fetched = LocalResource::new(move || {
+    let fetched = Fetch::new(move || {
         realtime.resyncs.track();
         async move { api.callers().await }
     });

@@ -9,7 +9,7 @@ use crate::components::figure_card::FigureCard;
 use crate::components::hourly_chart::HourlyChart;
 use crate::components::live_feed::LiveFeed;
 use crate::components::load_bars::LoadBars;
-use crate::context::{use_api, use_now, use_realtime, use_team};
+use crate::context::{use_api, use_now, use_realtime, use_team, Fetch};
 use crate::stats::DashboardToday;
 use crate::time;
 
@@ -19,7 +19,7 @@ pub fn DashboardPage() -> impl IntoView {
     let realtime = use_realtime();
     let team = use_team();
     let now = use_now(Duration::from_secs(60));
-    let today = LocalResource::new(move || {
+    let today = Fetch::new(move || {
         realtime.leads_version.track();
         realtime.callers_version.track();
         realtime.logs_version.track();
@@ -28,7 +28,7 @@ pub fn DashboardPage() -> impl IntoView {
         now.with(|n| time::local_day(*n, team.offset_minutes).1);
         async move { api.dashboard_today().await }
     });
-    let callers = LocalResource::new(move || {
+    let callers = Fetch::new(move || {
         realtime.callers_version.track();
         realtime.resyncs.track();
         async move { api.callers().await }
