@@ -18,6 +18,7 @@ use crate::session::Session;
 use crate::stats::DashboardToday;
 
 mod reports;
+mod settings;
 
 /// The result of every backend call.
 pub type ApiResult<T> = Result<T, ApiError>;

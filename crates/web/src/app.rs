@@ -12,7 +12,7 @@ use crate::api;
 use crate::components::connection_indicator::ConnectionIndicator;
 use crate::components::error_message::ErrorMessage;
 use crate::config::AppConfig;
-use crate::context::{provide_api, provide_realtime, provide_team, use_api, Fetch, Team};
+use crate::context::{provide_api, provide_realtime, provide_team, provide_team_clock, use_api, Fetch, Team};
 use crate::error::ApiError;
 use crate::pages::callers_page::CallersPage;
 use crate::pages::dashboard_page::DashboardPage;
@@ -20,6 +20,8 @@ use crate::pages::leads_page::LeadsPage;
 use crate::pages::login_page::LoginPage;
 use crate::pages::my_leads_page::MyLeadsPage;
 use crate::pages::reports_page::ReportsPage;
+use crate::pages::settings_page::SettingsPage;
+use crate::time::TeamDay;
 
 /// The root component.
 #[component]
@@ -61,7 +63,12 @@ fn SignedIn(user_id: String) -> impl IntoView {
         async move {
             let member = api.my_membership(&user_id).await?;
             let settings = api.settings().await.unwrap_or_default();
-            Ok::<(Option<TeamMember>, Settings), ApiError>((member, settings))
+            // The team's day and the zone's offset, from the server (members only).
+            let day = match &member {
+                Some(m) if !matches!(m.role, Role::Other) => Some(api.team_today().await?),
+                _ => None,
+            };
+            Ok::<(Option<TeamMember>, Settings, Option<TeamDay>), ApiError>((member, settings, day))
         }
     });
     let sign_out_action = Action::new_local(move |_: &()| async move { api.sign_out().await });
@@ -78,7 +85,7 @@ fn SignedIn(user_id: String) -> impl IntoView {
                 </div>
             }
             .into_any(),
-            Some(Ok((None, _))) | Some(Ok((Some(TeamMember { role: Role::Other, .. }), _))) => view! {
+            Some(Ok((None, _, _))) | Some(Ok((_, _, None))) => view! {
                 <div class="splash">
                     <div class="card narrow">
                         <h1>"No access yet"</h1>
@@ -88,11 +95,21 @@ fn SignedIn(user_id: String) -> impl IntoView {
                 </div>
             }
             .into_any(),
-            Some(Ok((Some(member), settings))) => {
-                view! { <Shell team=Team::new(&member, &settings)/> }.into_any()
+            Some(Ok((Some(member), settings, Some(day)))) => {
+                view! { <Workspace member settings day/> }.into_any()
             }
         }}
     }
+}
+
+/// Starts the team clock and builds the shell, again whenever the zone's
+/// offset changes (a daylight-saving change, or an admin choosing another
+/// zone), so every time shown uses the offset the server states.
+#[component]
+fn Workspace(member: TeamMember, settings: Settings, day: TeamDay) -> impl IntoView {
+    let clock = provide_team_clock(use_api(), day);
+    let offset = Memo::new(move |_| clock.day.with(|d| d.offset_minutes));
+    move || view! { <Shell team=Team::new(&member, &settings, offset.get())/> }
 }
 
 #[component]
@@ -121,6 +138,7 @@ fn Shell(team: Team) -> impl IntoView {
                         <A href="/leads">"Leads"</A>
                         <A href="/callers">"Callers"</A>
                         <A href="/reports">"Reports"</A>
+                        <A href="/settings">"Settings"</A>
                     }
                     .into_any()
                 } else {
@@ -141,6 +159,7 @@ fn Shell(team: Team) -> impl IntoView {
                         <Route path=path!("/leads") view=LeadsPage/>
                         <Route path=path!("/callers") view=CallersPage/>
                         <Route path=path!("/reports") view=ReportsPage/>
+                        <Route path=path!("/settings") view=SettingsPage/>
                     </Routes>
                 }
                 .into_any()

@@ -18,7 +18,7 @@ use crate::clock::now_ms;
 use crate::config::AppConfig;
 use crate::realtime::client::Realtime;
 use crate::realtime::phoenix::Binding;
-use crate::time;
+use crate::time::TeamDay;
 
 /// How often the session is checked for an upcoming expiry while the tab is open.
 const SESSION_CHECK_MS: u32 = 30_000;
@@ -29,26 +29,74 @@ pub struct Team {
     pub role: Role,
     /// The signed-in caller's id (callers only).
     pub caller_id: Option<i64>,
-    /// The team time zone's offset from UTC, in minutes.
+    /// The team time zone's offset from UTC now, in minutes, from the
+    /// server's `team_today()`; the workspace is built again when it changes.
     pub offset_minutes: i32,
     /// Minutes a caller has to contact a new lead.
     pub sla_minutes: i32,
 }
 
 impl Team {
-    /// The signed-in member's team view; a zone without a known fixed offset uses the browser's.
-    pub fn new(member: &TeamMember, settings: &Settings) -> Team {
-        Team {
-            role: member.role,
-            caller_id: member.caller_id,
-            offset_minutes: time::zone_offset_minutes(&settings.time_zone).unwrap_or_else(browser_offset_minutes),
-            sla_minutes: settings.sla_minutes.max(1),
-        }
+    /// The signed-in member's team view, with the zone's offset the server stated.
+    pub fn new(member: &TeamMember, settings: &Settings, offset_minutes: i32) -> Team {
+        Team { role: member.role, caller_id: member.caller_id, offset_minutes, sla_minutes: settings.sla_minutes.max(1) }
     }
 }
 
-fn browser_offset_minutes() -> i32 {
-    -(js_sys::Date::new_0().get_timezone_offset() as i32)
+/// The team's day as the server states it (`team_today()`), read again
+/// when it stops being true: at local midnight, at an offset change, and
+/// on [`TeamClock::refresh`] (after the settings change). Every "today" in
+/// the app is `day`'s.
+#[derive(Clone, Copy)]
+pub struct TeamClock {
+    pub day: RwSignal<TeamDay>,
+    api: Api,
+}
+
+/// The longest wait between looks at the clock: timers stall while a laptop sleeps.
+const DAY_CHECK_MS: i64 = 60_000;
+/// The wait after a failed read of the day.
+const DAY_RETRY_MS: u32 = 30_000;
+
+impl TeamClock {
+    /// Reads the day again now.
+    pub fn refresh(self) {
+        spawn_local(async move {
+            if let Ok(day) = self.api.team_today().await {
+                let _ = self.day.try_set(day);
+            }
+        });
+    }
+}
+
+/// Provides the [`TeamClock`], starting from `first`, and keeps it true
+/// until the owner is disposed.
+pub fn provide_team_clock(api: Api, first: TeamDay) -> TeamClock {
+    let clock = TeamClock { day: RwSignal::new(first), api };
+    provide_context(clock);
+    spawn_local(async move {
+        loop {
+            let Some(due) = clock.day.try_with_untracked(|d| d.due_in_ms(now_ms())) else { break };
+            if due > 0 {
+                gloo_timers::future::TimeoutFuture::new(due.min(DAY_CHECK_MS) as u32).await;
+                continue;
+            }
+            match api.team_today().await {
+                Ok(day) => {
+                    if clock.day.try_set(day).is_some() {
+                        break; // disposed
+                    }
+                }
+                Err(_) => gloo_timers::future::TimeoutFuture::new(DAY_RETRY_MS).await,
+            }
+        }
+    });
+    clock
+}
+
+/// The team clock from context.
+pub fn use_team_clock() -> TeamClock {
+    expect_context::<TeamClock>()
 }
 
 /// Provides the [`Api`] handle (session restored from localStorage) and keeps

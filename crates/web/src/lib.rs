@@ -16,6 +16,7 @@ pub mod realtime;
 pub mod report;
 pub mod session;
 pub mod stats;
+pub mod team_settings;
 pub mod time;
 
 #[cfg(target_arch = "wasm32")]

@@ -6,3 +6,4 @@ pub mod leads_page;
 pub mod login_page;
 pub mod my_leads_page;
 pub mod reports_page;
+pub mod settings_page;

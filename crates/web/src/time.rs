@@ -1,6 +1,11 @@
 //! Time without a date library: the server's RFC 3339 text becomes epoch
-//! milliseconds, and local days and clock times are computed with the fixed
-//! offset of `settings.time_zone` (a small table of known zones, for now).
+//! milliseconds, and local clock times are computed with the team zone's
+//! UTC offset. The offset and the team's day come from the server
+//! (`team_today()`, read into [`TeamDay`]), which computes them as the
+//! engine does, so the app holds no zone table and never uses the browser's
+//! own zone.
+
+use serde_json::Value;
 
 /// Milliseconds in a minute.
 pub const MINUTE_MS: i64 = 60_000;
@@ -116,21 +121,54 @@ pub fn to_iso_utc(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
 }
 
-/// The fixed UTC offset, in minutes, of the time zones a team is likely to
-/// configure. Zones with daylight saving are not listed; callers fall back
-/// to the browser's offset for them.
-pub fn zone_offset_minutes(zone: &str) -> Option<i32> {
-    Some(match zone {
-        "Asia/Kolkata" | "Asia/Calcutta" | "IST" => 330,
-        "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "Z" => 0,
-        "Asia/Dubai" => 240,
-        "Asia/Karachi" => 300,
-        "Asia/Kathmandu" => 345,
-        "Asia/Dhaka" => 360,
-        "Asia/Singapore" | "Asia/Kuala_Lumpur" | "Asia/Manila" | "Asia/Shanghai" => 480,
-        "Asia/Tokyo" => 540,
-        _ => return None,
-    })
+/// The team's day as `team_today()` states it: the engine's own "today",
+/// its bounds and the zone's offset now. Every "today" in the app comes
+/// from here. `read_at_ms` is the browser's clock when it was read, so the
+/// next read can be timed from elapsed browser time even when the
+/// browser's clock is off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamDay {
+    pub time_zone: String,
+    /// The local date, `YYYY-MM-DD`.
+    pub date: String,
+    /// Local midnight, epoch milliseconds.
+    pub starts_ms: i64,
+    /// The next local midnight (23 or 25 hours later on a daylight-saving day).
+    pub ends_ms: i64,
+    /// The zone's UTC offset at `now_ms`.
+    pub offset_minutes: i32,
+    /// The server's clock when it answered.
+    pub now_ms: i64,
+    /// When the answer stops being true: `ends_ms`, or an earlier offset change.
+    pub refresh_at_ms: i64,
+    pub read_at_ms: i64,
+}
+
+impl TeamDay {
+    /// Reads `team_today()`'s JSON, read by the browser at `read_at_ms`; `None` when a field is missing or malformed.
+    pub fn read(value: &Value, read_at_ms: i64) -> Option<TeamDay> {
+        let text = |key: &str| value.get(key).and_then(Value::as_str);
+        let instant = |key: &str| text(key).and_then(parse_timestamp);
+        let date = text("day")?;
+        local_date_start(date, 0)?;
+        Some(TeamDay {
+            time_zone: text("time_zone")?.to_owned(),
+            date: date.to_owned(),
+            starts_ms: instant("starts_at")?,
+            ends_ms: instant("ends_at")?,
+            offset_minutes: i32::try_from(value.get("utc_offset_minutes")?.as_i64()?).ok()?,
+            now_ms: instant("now")?,
+            refresh_at_ms: instant("refresh_at")?,
+            read_at_ms,
+        })
+    }
+
+    /// Milliseconds, from the browser's `browser_now_ms`, until the day must
+    /// be read again (0 when it is due): the server's time left until
+    /// `refresh_at`, less the browser time elapsed since the read.
+    pub fn due_in_ms(&self, browser_now_ms: i64) -> i64 {
+        (self.refresh_at_ms - self.now_ms - (browser_now_ms - self.read_at_ms)).max(0)
+    }
 }
 
 /// The local day containing `now_ms`: its start in epoch milliseconds and its `YYYY-MM-DD` text.
@@ -252,10 +290,43 @@ mod tests {
         assert_eq!(display_timestamp("nope", 0), "nope");
     }
 
+    fn new_york_fall_back() -> Value {
+        serde_json::json!({
+            "time_zone": "America/New_York", "day": "2026-11-01",
+            "starts_at": "2026-11-01T04:00:00+00:00", "ends_at": "2026-11-02T05:00:00+00:00",
+            "utc_offset_minutes": -240, "now": "2026-11-01T05:30:00+00:00",
+            "refresh_at": "2026-11-01T06:00:00+00:00"
+        })
+    }
+
     #[test]
-    fn known_zones_have_fixed_offsets() {
-        assert_eq!(zone_offset_minutes("Asia/Kolkata"), Some(330));
-        assert_eq!(zone_offset_minutes("Europe/London"), None);
+    fn the_team_day_reads_a_25_hour_day_and_its_offset_from_the_server() {
+        let day = TeamDay::read(&new_york_fall_back(), 1_000).unwrap();
+        assert_eq!((day.date.as_str(), day.time_zone.as_str(), day.offset_minutes), ("2026-11-01", "America/New_York", -240));
+        assert_eq!(day.ends_ms - day.starts_ms, 25 * 3_600_000);
+        assert_eq!(to_iso_utc(day.refresh_at_ms), "2026-11-01T06:00:00.000Z");
+    }
+
+    #[test]
+    fn the_next_read_is_timed_by_elapsed_browser_time_whatever_the_browsers_clock_says() {
+        // The browser's clock is a day off; 30 minutes of server time are left.
+        let read_at = parse_timestamp("2026-11-02T05:30:00Z").unwrap();
+        let day = TeamDay::read(&new_york_fall_back(), read_at).unwrap();
+        assert_eq!(day.due_in_ms(read_at), 30 * MINUTE_MS);
+        assert_eq!(day.due_in_ms(read_at + 29 * MINUTE_MS), MINUTE_MS);
+        assert_eq!(day.due_in_ms(read_at + 31 * MINUTE_MS), 0);
+    }
+
+    #[test]
+    fn a_team_day_with_a_missing_or_malformed_field_is_refused() {
+        for key in ["time_zone", "day", "starts_at", "ends_at", "utc_offset_minutes", "now", "refresh_at"] {
+            let mut value = new_york_fall_back();
+            value.as_object_mut().unwrap().remove(key);
+            assert_eq!(TeamDay::read(&value, 0), None, "without {key}");
+        }
+        let mut value = new_york_fall_back();
+        value["day"] = serde_json::json!("1 Nov");
+        assert_eq!(TeamDay::read(&value, 0), None);
     }
 }
 

@@ -9,7 +9,7 @@ use crate::components::figure_card::FigureCard;
 use crate::components::hourly_chart::HourlyChart;
 use crate::components::live_feed::LiveFeed;
 use crate::components::load_bars::LoadBars;
-use crate::context::{use_api, use_now, use_realtime, use_team, Fetch};
+use crate::context::{use_api, use_now, use_realtime, use_team, use_team_clock, Fetch};
 use crate::stats::DashboardToday;
 use crate::time;
 
@@ -18,14 +18,15 @@ pub fn DashboardPage() -> impl IntoView {
     let api = use_api();
     let realtime = use_realtime();
     let team = use_team();
+    let clock = use_team_clock();
     let now = use_now(Duration::from_secs(60));
     let today = Fetch::new(move || {
         realtime.leads_version.track();
         realtime.callers_version.track();
         realtime.logs_version.track();
         realtime.resyncs.track();
-        // A new local day starts the figures again.
-        now.with(|n| time::local_day(*n, team.offset_minutes).1);
+        // A new local day (the server's, see TeamClock) starts the figures again.
+        clock.day.track();
         async move { api.dashboard_today().await }
     });
     let callers = Fetch::new(move || {
