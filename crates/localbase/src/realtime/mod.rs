@@ -3,9 +3,10 @@
 //!
 //! - [`phoenix`]: the two frame formats (`vsn=1.0.0` objects, `vsn=2.0.0` arrays).
 //! - [`socket`]: one connection: joins, heartbeats, token refresh, leave.
-//! - [`wal`]: change capture from a temporary wal2json logical slot, polled
-//!   for the tables of publication `supabase_realtime`.
-//! - [`poller`]: the single task that polls the slot and fans changes out.
+//! - [`wal`]: change capture from a temporary wal2json logical slot, streamed
+//!   over the replication protocol for the tables of publication
+//!   `supabase_realtime` (each WAL record is decoded once).
+//! - [`poller`]: the single task that takes the streamed changes and fans them out.
 //! - [`visibility`]: row level security, checked per subscriber identity with
 //!   one batched query per identity and table.
 //!
@@ -57,7 +58,7 @@ const POOL_SIZE: u32 = 4;
 pub(crate) struct Shared {
     hub: Hub,
     /// RLS checks, join validation and catalog reads. The slot has a
-    /// session of its own (see [`wal::connect`]).
+    /// session of its own (see [`wal::Slot`]).
     pool: sqlx::PgPool,
     verifier: Arc<dyn TokenVerifier>,
     next_socket: AtomicU64,

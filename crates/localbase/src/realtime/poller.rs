@@ -1,4 +1,4 @@
-//! The single polling task: reads changes from the slot in commit order,
+//! The single dispatching task: takes streamed changes in commit order,
 //! decides who may see each one, and hands rendered frames to the sockets.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tokio::sync::watch;
-use tokio_postgres::Client;
 
 use super::binding::ChangeKind;
 use super::catalog::{Catalog, TableInfo};
@@ -15,17 +14,12 @@ use super::identity::Identity;
 use super::phoenix::{self, json_string};
 use super::values;
 use super::visibility;
-use super::wal::{self, add_tables_option, RawChange, Slot};
+use super::wal::{RawChange, Slot};
 use super::Shared;
 
-/// How often the publication's table list and cached privileges are re-read.
+/// How often the publication's table list and cached privileges are re-read
+/// (and the longest the task waits for changes before it looks again).
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
-/// Pause after an empty poll while changes are flowing…
-const ACTIVE_DELAY: Duration = Duration::from_millis(10);
-/// …and once nothing has changed for a while.
-const IDLE_DELAY: Duration = Duration::from_millis(20);
-const IDLE_AFTER: Duration = Duration::from_secs(2);
-
 
 /// One change, decoded and ready to filter.
 struct Change {
@@ -48,89 +42,73 @@ type KeyedGroup = ((String, u32), RlsGroup);
 
 pub struct Poller {
     url: String,
-    client: Client,
     slot: Slot,
     catalog: Catalog,
-    add_tables: String,
     last_refresh: Instant,
     shared: Weak<Shared>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Poller {
-    /// Connects, creates the slot and reads the publication. Changes committed
-    /// after this returns are delivered.
+    /// Reads the publication, then creates the slot and starts streaming it.
+    /// The stream carries every table; `decode` keeps the publication's.
+    /// Changes committed after this returns are delivered.
     pub async fn start(url: &str, shared: &Arc<Shared>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Poller> {
-        let client = wal::connect(url).await?;
-        let slot = Slot::create(&client).await?;
         let mut catalog = Catalog::default();
         catalog.refresh(&shared.pool).await?;
-        let add_tables = add_tables_option(catalog.tables.keys().map(|(s, t)| (s.as_str(), t.as_str())));
+        let slot = Slot::create(url).await?;
         Ok(Poller {
             url: url.to_owned(),
-            client,
             slot,
             catalog,
-            add_tables,
             last_refresh: Instant::now(),
             shared: Arc::downgrade(shared),
             shutdown,
         })
     }
 
-    /// Polls until shutdown or until every `RealtimeState` is gone, then drops the slot.
+    /// Dispatches changes as the stream delivers them, until shutdown or until
+    /// every `RealtimeState` is gone; then ends the stream and drops the slot.
     pub async fn run(mut self) {
-        let mut last_change = Instant::now();
         loop {
-            if *self.shutdown.borrow() {
+            if *self.shutdown.borrow() || self.shared.strong_count() == 0 {
                 break;
             }
-            let Some(shared) = self.shared.upgrade() else { break };
             if self.last_refresh.elapsed() >= REFRESH_EVERY {
+                let Some(shared) = self.shared.upgrade() else { break };
                 self.refresh(&shared).await;
             }
-            let polled_at = Instant::now();
-            match self.slot.poll(&self.client, &self.add_tables).await {
+            let wait = REFRESH_EVERY.saturating_sub(self.last_refresh.elapsed());
+            let batch = tokio::select! {
+                batch = self.slot.next_batch(wait) => batch,
+                _ = self.shutdown.changed() => continue,
+            };
+            match batch {
                 Ok(changes) if !changes.is_empty() => {
-                    let poll_time = polled_at.elapsed();
+                    let Some(shared) = self.shared.upgrade() else { break };
+                    let started = Instant::now();
                     let count = changes.len();
                     self.dispatch(&shared, changes).await;
                     tracing::debug!(
                         changes = count,
-                        poll_ms = poll_time.as_secs_f64() * 1e3,
-                        dispatch_ms = (polled_at.elapsed() - poll_time).as_secs_f64() * 1e3,
-                        "realtime poll"
+                        dispatch_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "realtime batch"
                     );
-                    last_change = Instant::now();
-                    // More may be waiting: poll again at once.
-                    continue;
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "polling the realtime slot failed; reconnecting");
-                    drop(shared);
+                    tracing::warn!(error = %e, "the realtime slot's session failed; reconnecting");
                     self.recover().await;
-                    continue;
                 }
             }
-            drop(shared);
-            let delay = if last_change.elapsed() < IDLE_AFTER { ACTIVE_DELAY } else { IDLE_DELAY };
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = self.shutdown.changed() => {}
-            }
         }
-        self.slot.drop_slot(&self.client).await;
+        self.slot.close().await;
     }
 
     async fn refresh(&mut self, shared: &Shared) {
         self.last_refresh = Instant::now();
-        match self.catalog.refresh(&shared.pool).await {
-            Ok(()) => {
-                self.add_tables =
-                    add_tables_option(self.catalog.tables.keys().map(|(s, t)| (s.as_str(), t.as_str())));
-            }
-            Err(e) => tracing::warn!(error = %e, "refreshing the realtime publication failed"),
+        if let Err(e) = self.catalog.refresh(&shared.pool).await {
+            tracing::warn!(error = %e, "refreshing the realtime publication failed");
         }
     }
 
@@ -142,19 +120,8 @@ impl Poller {
             if *self.shutdown.borrow() || self.shared.strong_count() == 0 {
                 return;
             }
-            if self.client.is_closed() {
-                match wal::connect(&self.url).await {
-                    Ok(c) => self.client = c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "realtime could not reconnect to the database");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                        continue;
-                    }
-                }
-            }
-            // The failed poll dropped a temporary slot; a fresh one starts now.
-            match Slot::create(&self.client).await {
+            // The failed session took its temporary slot with it; a fresh one starts now.
+            match Slot::create(&self.url).await {
                 Ok(slot) => {
                     tracing::warn!(slot = %slot.name, "realtime slot recreated; changes in between were not delivered");
                     self.slot = slot;
@@ -162,7 +129,10 @@ impl Poller {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "realtime could not recreate its slot");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.shutdown.changed() => {}
+                    }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }

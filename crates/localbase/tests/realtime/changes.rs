@@ -492,3 +492,73 @@ async fn slot_count(sql: &tokio_postgres::Client) -> i64 {
     .unwrap()
     .get(0)
 }
+
+#[tokio::test]
+async fn the_slot_is_streamed_by_a_walsender_that_confirms_what_it_read() {
+    let fx = Fixture::start().await;
+    let (caller, _) = fx.add_caller("Ravi").await;
+    let mut phx = fx.connect(&fx.service_role_key, Some("2.0.0")).await;
+    phx.subscribe("confirm", leads("INSERT"), None).await;
+    let state: String = fx
+        .sql
+        .query_one("select state from pg_stat_replication where application_name = 'localbase realtime wal'", &[])
+        .await
+        .expect("one walsender streams the slot")
+        .get(0);
+    assert_eq!(state, "streaming");
+
+    let lead = fx.add_lead("+919800000201", Some(caller)).await;
+    assert_eq!(phx.change().await.payload["data"]["record"]["id"], json!(lead));
+    // The insert's commit is behind this position; the reader reports it as
+    // flushed (with the commit, or at its next status update), so the slot
+    // need not decode it again.
+    let written: String = fx.sql.query_one("select pg_current_wal_lsn()::text", &[]).await.unwrap().get(0);
+    let mut confirmed = false;
+    for _ in 0..50 {
+        confirmed = fx
+            .sql
+            .query_one(
+                "select bool_and(confirmed_flush_lsn >= $1::text::pg_lsn) from pg_replication_slots
+                 where slot_name like 'localbase_realtime_%' and database = current_database()",
+                &[&written],
+            )
+            .await
+            .unwrap()
+            .get::<_, Option<bool>>(0)
+            .unwrap_or(false);
+        if confirmed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(confirmed, "the slot's confirmed position reached {written} within 5 s");
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_slot_session_is_replaced_and_later_changes_still_arrive() {
+    let fx = Fixture::start().await;
+    let (caller, _) = fx.add_caller("Ravi").await;
+    let mut phx = fx.connect(&fx.service_role_key, Some("2.0.0")).await;
+    phx.subscribe("lost", leads("INSERT"), None).await;
+    let slot_row = "select slot_name::text, active_pid from pg_replication_slots
+                    where slot_name like 'localbase_realtime_%' and database = current_database()";
+    let first = fx.sql.query_one(slot_row, &[]).await.unwrap();
+    let (first_name, pid): (String, i32) = (first.get(0), first.get(1));
+
+    fx.sql.execute("select pg_terminate_backend($1)", &[&pid]).await.unwrap();
+    let mut replaced = false;
+    for _ in 0..100 {
+        let rows = fx.sql.query(slot_row, &[]).await.unwrap();
+        if rows.len() == 1 && rows[0].get::<_, String>(0) != first_name && rows[0].get::<_, Option<i32>>(1).is_some() {
+            replaced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(replaced, "a new slot replaced {first_name} within 10 s");
+
+    let lead = fx.add_lead("+919800000202", Some(caller)).await;
+    assert_eq!(phx.change().await.payload["data"]["record"]["id"], json!(lead));
+    fx.stop().await;
+}
