@@ -142,6 +142,10 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Google Ads, Meta Lead Ads and WhatsApp sources (each off unless configured).
     pub sources: SourceSettings,
+    /// Web app origins allowed to call the import routes from a browser
+    /// (`CORS_ALLOWED_ORIGINS`, comma-separated `scheme://host[:port]`, or
+    /// `*`); empty (the default) allows none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// Start-up configuration problems, one line per variable.
@@ -270,6 +274,19 @@ impl Settings {
             }),
         };
 
+        let mut cors_allowed_origins = Vec::new();
+        for origin in get("CORS_ALLOWED_ORIGINS").unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let origin = origin.trim_end_matches('/');
+            let well_formed = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.split_once("://").is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/')));
+            if well_formed {
+                cors_allowed_origins.push(origin.to_owned());
+            } else {
+                problems.push(format!("CORS_ALLOWED_ORIGINS entries must be scheme://host[:port] or *, got {origin:?}"));
+            }
+        }
+
         let sources = SourceSettings::from_lookup(get, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
@@ -296,6 +313,7 @@ impl Settings {
             rpc_timeout,
             workers: (workers > 0).then_some(workers),
             sources,
+            cors_allowed_origins,
         })
     }
 
@@ -470,6 +488,19 @@ mod tests {
             assert!(err.0[0].starts_with("ADMIN_BIND_ADDR must be ip:port"), "{err}");
             assert!(err.0[0].contains(&format!("{bad:?}")), "{err}");
         }
+    }
+
+    #[test]
+    fn cors_origins_are_read_and_a_malformed_one_is_named() {
+        assert!(settings(BASE).unwrap().cors_allowed_origins.is_empty(), "no browser origin unless configured");
+        let mut vars = BASE.to_vec();
+        vars.push(("CORS_ALLOWED_ORIGINS", "http://127.0.0.1:8000, https://crm.example.com/"));
+        assert_eq!(settings(&vars).unwrap().cors_allowed_origins, ["http://127.0.0.1:8000", "https://crm.example.com"]);
+        let mut bad = BASE.to_vec();
+        bad.push(("CORS_ALLOWED_ORIGINS", "crm.example.com, https://x.test/app"));
+        let err = settings(&bad).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.to_string().contains("\"crm.example.com\""), "{err}");
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub enum IngestError {
     PayloadTooLarge { limit: usize },
     #[error("missing or invalid webhook credentials")]
     Unauthorized,
+    /// An import without a user's access token, or with one the database refused.
+    #[error("sign in again: the access token is missing or was refused")]
+    SignInRequired,
+    /// A signed-in user whom the database refuses (an import by a non-admin).
+    #[error("only an admin may do this")]
+    Forbidden,
     #[error("too many requests from this sender; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("send application/json or application/x-www-form-urlencoded")]
@@ -53,6 +59,8 @@ impl IngestError {
         match self {
             IngestError::PayloadTooLarge { .. } => "payload_too_large",
             IngestError::Unauthorized => "unauthorized",
+            IngestError::Forbidden => "forbidden",
+            IngestError::SignInRequired => "sign_in_required",
             IngestError::RateLimited { .. } => "rate_limited",
             IngestError::UnsupportedMediaType => "unsupported_media_type",
             IngestError::MalformedBody(_) => "malformed_body",
@@ -86,7 +94,8 @@ impl ResponseError for IngestError {
     fn status_code(&self) -> StatusCode {
         match self {
             IngestError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::Unauthorized => StatusCode::UNAUTHORIZED,
+            IngestError::Unauthorized | IngestError::SignInRequired => StatusCode::UNAUTHORIZED,
+            IngestError::Forbidden => StatusCode::FORBIDDEN,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::MalformedBody(_) | IngestError::IdempotencyKeyTooLong { .. } => StatusCode::BAD_REQUEST,

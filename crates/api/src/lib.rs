@@ -6,6 +6,7 @@ pub mod batching;
 pub mod body;
 pub mod client_addr;
 pub mod configuration;
+pub mod cors;
 pub mod error;
 pub mod idempotency;
 pub mod maintenance;

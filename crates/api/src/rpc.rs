@@ -28,6 +28,10 @@ pub enum RpcError {
     /// outage, and no retry helps until someone fixes the configuration.
     #[error("PostgREST answered {status} ({}): {body}", likely_cause(*status))]
     Misconfigured { status: u16, body: String },
+    /// 400, 401 or 403 to a call made with a user's own token
+    /// ([`Rest::call_as_user`]): the user or the request, not the service.
+    #[error("PostgREST refused the user's call with {status}: {body}")]
+    Refused { status: u16, body: String },
 }
 
 impl RpcError {
@@ -135,6 +139,32 @@ impl Rest {
     /// A no-argument maintenance RPC (`reassign_stale_leads`, `assign_backlog`).
     pub async fn maintenance(&self, function: &str) -> Result<Value, RpcError> {
         self.call(function, &json!({})).await
+    }
+
+    /// `function(params)` with a signed-in user's access token in place of
+    /// the service key's, so the database's own checks (`my_role()`, RLS,
+    /// grants) decide. The `apikey` stays the service's: the gateway lets a
+    /// user JWT in `Authorization` through. 400, 401 and 403 are
+    /// [`RpcError::Refused`] (the user's, not the service's, problem).
+    pub async fn call_as_user(&self, function: &str, params: &Value, token: &str) -> Result<Value, RpcError> {
+        let response = self
+            .client
+            .rpc(function, params.to_string())
+            .auth(token)
+            .build()
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(RpcError::unreachable)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(RpcError::unreachable)?;
+        if matches!(status, 400 | 401 | 403) {
+            return Err(RpcError::Refused { status, body: truncate(&mask_phones(&String::from_utf8_lossy(&body))) });
+        }
+        if !(200..300).contains(&status) {
+            return Err(RpcError::from_status(status, &String::from_utf8_lossy(&body)));
+        }
+        serde_json::from_slice(&body).map_err(RpcError::unexpected)
     }
 
     /// PostgREST and the database both answer: a one-row read of `settings`.

@@ -378,7 +378,7 @@ fn idempotency_key(headers: &HeaderMap, method: AuthMethod) -> Result<Option<Str
 }
 
 /// Reads the body, at most `limit` bytes, all of it within `deadline`.
-async fn read_body(
+pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

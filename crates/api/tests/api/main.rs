@@ -9,6 +9,7 @@ mod fuzz_body;
 mod fuzz_openapi;
 mod helpers;
 mod hostile;
+mod imports;
 mod idempotency;
 mod normalization;
 mod operations;

@@ -1,0 +1,301 @@
+//! `POST /api/imports/preview` and `POST /api/imports`: a manager's CSV
+//! import, parsed in the browser, normalized here with the webhook's own
+//! code (the web bundle cannot carry libphonenumber), and stored through
+//! the database's admin-only `import_leads` RPC.
+//!
+//! The manager's Supabase access token (`Authorization: Bearer <jwt>`) is
+//! forwarded to PostgREST untouched, so the database decides who may
+//! import (`my_role() = 'admin'`); this service never reads the token.
+
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bloc_shared::fields::RawLead;
+use bloc_shared::ingest::{mask_phone, normalize_lead, ApiError, IngestPayload};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::error::IngestError;
+use crate::routes::ingest::read_body;
+use crate::rpc::{likely_cause, RpcError};
+use crate::state::AppState;
+
+/// Most rows in one request; the web app sends 500 at a time.
+pub const MAX_ROWS: usize = 1000;
+
+/// Source given to an imported lead whose file has no source column.
+pub const DEFAULT_SOURCE: &str = "csv_import";
+
+/// The body of both routes.
+#[derive(Deserialize)]
+pub struct ImportRequest {
+    /// Lowercase hex SHA-256 of the file's bytes: names the import, so the
+    /// same file imported again creates nothing twice.
+    import_ref: String,
+    rows: Vec<ImportRow>,
+}
+
+/// One data row of the file: its number in the file (the header is row 1,
+/// so data starts at 2) and its cells keyed by column name, after the
+/// manager's overrides (a column mapped to the phone is sent as `phone`).
+#[derive(Deserialize)]
+pub struct ImportRow {
+    row: u32,
+    fields: Map<String, Value>,
+}
+
+/// One row's answer. `status` is `ok` (preview: would be stored), one of
+/// the ingest outcomes (`assigned`, `duplicate`, `unassigned`) or `invalid`.
+#[derive(Serialize, Default)]
+pub struct RowAnswer {
+    row: u32,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// Preview: the lead this row would duplicate (inside the team's window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<i64>,
+    /// Preview: an earlier row of the request with the same phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeats_row: Option<i64>,
+    /// Preview: this import already stored the row (its status then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    imported: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lead_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller_name: Option<String>,
+    /// Import: answered from this import's record; nothing happened now.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    replayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Answer {
+    rows: Vec<RowAnswer>,
+}
+
+/// A request's rows, each normalized or refused.
+struct Normalized {
+    import_ref: String,
+    rows: Vec<(u32, Result<IngestPayload, ApiError>)>,
+}
+
+/// What importing these rows would do; writes nothing.
+pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, IngestError> {
+    let token = bearer(req.headers())?;
+    let normalized = read(&req, payload, &state).await?;
+    let valid: Vec<Value> = normalized
+        .rows
+        .iter()
+        .filter_map(|(row, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "phone": lead.phone})))
+        .collect();
+    let found = if valid.is_empty() {
+        Vec::new()
+    } else {
+        let params = json!({"p_import_ref": normalized.import_ref, "p_rows": valid});
+        as_array(state.rest.call_as_user("import_preview", &params, token).await.map_err(|e| refused(&e))?)?
+    };
+    let mut found = found.into_iter();
+    let mut rows = Vec::with_capacity(normalized.rows.len());
+    for (row, lead) in normalized.rows {
+        rows.push(match lead {
+            Err(error) => invalid(row, error),
+            Ok(lead) => {
+                let item = found.next().ok_or(IngestError::Unavailable)?;
+                let imported = item.get("imported").and_then(|i| i.get("status")).and_then(Value::as_str).map(str::to_owned);
+                RowAnswer {
+                    row,
+                    status: "ok".into(),
+                    duplicate_of: item.get("duplicate_of").and_then(Value::as_i64),
+                    repeats_row: item.get("repeats_row").and_then(Value::as_i64),
+                    imported,
+                    ..described(row, &lead)
+                }
+            }
+        });
+    }
+    Ok(HttpResponse::Ok().json(Answer { rows }))
+}
+
+/// Imports the rows through `import_leads` (one transaction), answering
+/// each row; a row this import already stored gets its first answer.
+pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, IngestError> {
+    let token = bearer(req.headers())?;
+    let normalized = read(&req, payload, &state).await?;
+    let valid: Vec<Value> = normalized
+        .rows
+        .iter()
+        .filter_map(|(row, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "lead": lead})))
+        .collect();
+    let stored = if valid.is_empty() {
+        Vec::new()
+    } else {
+        let params = json!({"p_import_ref": normalized.import_ref, "p_rows": valid});
+        as_array(state.rest.call_as_user("import_leads", &params, token).await.map_err(|e| refused(&e))?)?
+    };
+    let mut stored = stored.into_iter();
+    let mut rows = Vec::with_capacity(normalized.rows.len());
+    let mut counts = [0usize; 2];
+    for (row, lead) in normalized.rows {
+        rows.push(match lead {
+            Err(error) => invalid(row, error),
+            Ok(lead) => {
+                let item = stored.next().ok_or(IngestError::Unavailable)?;
+                let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
+                let status = text("status").unwrap_or_else(|| "invalid".into());
+                let replayed = item.get("replayed").and_then(Value::as_bool).unwrap_or(false);
+                counts[usize::from(replayed)] += 1;
+                let error = (status == "invalid").then(|| text("error").unwrap_or_else(|| "rejected".into()));
+                RowAnswer {
+                    row,
+                    message: error.as_ref().map(|_| "the lead store refused this row".to_owned()),
+                    error,
+                    status,
+                    lead_id: item.get("lead_id").and_then(Value::as_i64),
+                    caller_name: text("caller_name"),
+                    replayed,
+                    ..described(row, &lead)
+                }
+            }
+        });
+    }
+    tracing::info!(import = %&normalized.import_ref[..12], rows = rows.len(), stored = counts[0], replayed = counts[1], "import batch");
+    Ok(HttpResponse::Ok().json(Answer { rows }))
+}
+
+/// The access token to forward; 401 without one.
+fn bearer(headers: &HeaderMap) -> Result<&str, IngestError> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or(IngestError::SignInRequired)
+}
+
+/// Reads, parses and normalizes the body. 400 for a malformed request.
+async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Normalized, IngestError> {
+    let body = read_body(req, payload, state.settings.max_body_bytes, state.settings.body_read_timeout).await?;
+    let request: ImportRequest = serde_json::from_slice(&body).map_err(|e| {
+        IngestError::MalformedBody(format!("send {{\"import_ref\": hex SHA-256, \"rows\": [{{\"row\": n, \"fields\": {{…}}}}]}} ({e})"))
+    })?;
+    check(&request)?;
+    let region = state.settings.default_phone_region;
+    let rows = request
+        .rows
+        .into_iter()
+        .map(|row| {
+            let lead = normalize_lead(RawLead::from_json_object(&row.fields), region).map(|mut lead| {
+                lead.source.get_or_insert_with(|| DEFAULT_SOURCE.to_owned());
+                lead
+            });
+            (row.row, lead)
+        })
+        .collect();
+    Ok(Normalized { import_ref: request.import_ref, rows })
+}
+
+/// The request's shape, checked before anything reaches the database.
+fn check(request: &ImportRequest) -> Result<(), IngestError> {
+    let malformed = |why: &str| Err(IngestError::MalformedBody(why.to_owned()));
+    if request.import_ref.len() != 64 || !request.import_ref.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return malformed("import_ref must be the file's SHA-256 as 64 lowercase hex digits");
+    }
+    if request.rows.is_empty() || request.rows.len() > MAX_ROWS {
+        return malformed(&format!("rows must hold 1 to {MAX_ROWS} rows"));
+    }
+    let mut numbers: Vec<u32> = request.rows.iter().map(|r| r.row).collect();
+    if numbers.iter().any(|n| *n == 0 || *n > 999_999_999) {
+        return malformed("each row number must be from 1 to 999999999");
+    }
+    numbers.sort_unstable();
+    if numbers.windows(2).any(|w| w[0] == w[1]) {
+        return malformed("a row number appears twice");
+    }
+    Ok(())
+}
+
+fn described(row: u32, lead: &IngestPayload) -> RowAnswer {
+    RowAnswer { row, phone: Some(lead.phone.clone()), state: lead.state.clone(), name: lead.name.clone(), ..RowAnswer::default() }
+}
+
+fn invalid(row: u32, error: ApiError) -> RowAnswer {
+    RowAnswer { row, status: "invalid".into(), error: Some(error.error), message: Some(error.message), ..RowAnswer::default() }
+}
+
+fn as_array(value: Value) -> Result<Vec<Value>, IngestError> {
+    match value {
+        Value::Array(items) => Ok(items),
+        _ => {
+            tracing::error!("import RPC answered something other than an array");
+            Err(IngestError::Unavailable)
+        }
+    }
+}
+
+/// What to answer when PostgREST refused the manager's call: a refused or
+/// expired token is 401 (sign in again), a signed-in non-admin 403, the
+/// database refusing the request's shape 400; an unreachable store 503.
+fn refused(error: &RpcError) -> IngestError {
+    match error {
+        RpcError::Refused { status: 403, .. } => IngestError::Forbidden,
+        RpcError::Refused { status: 401, body } if body.contains("42501") => IngestError::Forbidden,
+        RpcError::Refused { status: 401, .. } => IngestError::SignInRequired,
+        RpcError::Refused { status: 400, body } => {
+            IngestError::MalformedBody(format!("the lead store refused the request: {}", mask_phone(body)))
+        }
+        RpcError::Misconfigured { status, .. } => {
+            tracing::error!(%error, "import not stored: PostgREST refuses ({})", likely_cause(*status));
+            IngestError::UpstreamMisconfigured
+        }
+        _ => {
+            tracing::warn!(%error, "import not stored: lead store unavailable");
+            IngestError::Unavailable
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(import_ref: &str, rows: &[u32]) -> ImportRequest {
+        ImportRequest {
+            import_ref: import_ref.to_owned(),
+            rows: rows.iter().map(|row| ImportRow { row: *row, fields: Map::new() }).collect(),
+        }
+    }
+
+    const REF: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn a_request_needs_a_hex_sha256_and_distinct_row_numbers() {
+        assert!(check(&request(REF, &[2, 3])).is_ok());
+        assert!(check(&request(&REF.to_uppercase(), &[2])).is_err());
+        assert!(check(&request("abc", &[2])).is_err());
+        assert!(check(&request(REF, &[])).is_err());
+        assert!(check(&request(REF, &[2, 2])).is_err());
+        assert!(check(&request(REF, &[0])).is_err());
+        let many: Vec<u32> = (1..=MAX_ROWS as u32 + 1).collect();
+        assert!(check(&request(REF, &many)).is_err());
+    }
+
+    #[test]
+    fn a_refused_token_is_401_a_non_admin_403_and_an_outage_503() {
+        let status = |e: RpcError| actix_web::ResponseError::status_code(&refused(&e)).as_u16();
+        assert_eq!(status(RpcError::Refused { status: 401, body: r#"{"code":"PGRST301"}"#.into() }), 401);
+        assert_eq!(status(RpcError::Refused { status: 401, body: r#"{"code":"42501"}"#.into() }), 403);
+        assert_eq!(status(RpcError::Refused { status: 403, body: "{}".into() }), 403);
+        assert_eq!(status(RpcError::Status { status: 500, body: "{}".into() }), 503);
+        assert_eq!(status(RpcError::Unreachable("timed out".into())), 503);
+    }
+}

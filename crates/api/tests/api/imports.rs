@@ -1,0 +1,203 @@
+//! `POST /api/imports/preview` and `POST /api/imports`: the manager's CSV
+//! rows, normalized like webhook leads and stored through the database's
+//! admin-only `import_leads`, with the manager's own token.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{json, spawn_app_with, TestApp};
+
+const FILE: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+const WEB_ORIGIN: &str = "http://127.0.0.1:8123";
+
+async fn spawn() -> TestApp {
+    spawn_app_with(&[("CORS_ALLOWED_ORIGINS", WEB_ORIGIN)]).await
+}
+
+/// Signs up `email` as a team member with `role`; returns an access token.
+async fn token_for(app: &TestApp, email: &str, role: &str) -> String {
+    let base = app.base.as_ref().expect("localbase");
+    let key = base.service_role_key();
+    let created: Value = app
+        .client
+        .post(format!("{}/auth/v1/admin/users", base.api_url()))
+        .header("apikey", key)
+        .header("Authorization", format!("Bearer {key}"))
+        .json(&json!({"email": email, "password": "import-pass-1", "email_confirm": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("a user id").to_owned();
+    app.db
+        .execute("insert into public.team_members (user_id, role) values ($1::text::uuid, $2)", &[&id, &role])
+        .await
+        .unwrap();
+    let session: Value = app
+        .client
+        .post(format!("{}/auth/v1/token?grant_type=password", base.api_url()))
+        .header("apikey", base.anon_key())
+        .json(&json!({"email": email, "password": "import-pass-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["access_token"].as_str().expect("an access token").to_owned()
+}
+
+async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = app.client.post(format!("{}/api/imports{path}", app.address)).json(body);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    request.send().await.unwrap()
+}
+
+fn rows() -> Value {
+    json!({"import_ref": FILE, "rows": [
+        {"row": 2, "fields": {"Full Name": "Asha", "Phone Number": "98765 43210", "State": "Maharashtra"}},
+        {"row": 3, "fields": {"Full Name": "No phone", "State": "Goa"}},
+        {"row": 4, "fields": {"name": "Ravi", "phone": "+91 98111 22233", "Region": "KA"}},
+    ]})
+}
+
+#[tokio::test]
+async fn a_preview_normalizes_each_row_names_errors_and_duplicates_and_stores_nothing() {
+    let app = spawn().await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    let existing = json(app.post_json(&json!({"phone": "+919811122233"})).await).await["lead_id"].as_i64().unwrap();
+    let before = app.lead_count().await;
+
+    let response = post(&app, "/preview", Some(&token), &rows()).await;
+
+    assert_eq!(response.status().as_u16(), 200);
+    let body = json(response).await;
+    let rows = body["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["row"], 2);
+    assert_eq!(rows[0]["status"], "ok");
+    assert_eq!(rows[0]["phone"], "+919876543210");
+    assert_eq!(rows[0]["state"], "MH");
+    assert_eq!(rows[0].get("duplicate_of"), None);
+    assert_eq!(rows[1]["status"], "invalid");
+    assert_eq!(rows[1]["error"], "missing_phone");
+    assert_eq!(rows[2]["duplicate_of"], existing);
+    assert_eq!(rows[2]["state"], "KA");
+    assert_eq!(app.lead_count().await, before, "a preview stores nothing");
+}
+
+#[tokio::test]
+async fn an_import_stores_each_valid_row_and_the_same_file_again_creates_nothing_twice() {
+    let app = spawn().await;
+    app.add_caller("Mumbai", &["MH"]).await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+
+    let first = json(post(&app, "", Some(&token), &rows()).await).await;
+    let after_first = app.lead_count().await;
+    let again = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(first["rows"][0]["status"], "assigned", "{first}");
+    assert_eq!(first["rows"][0]["caller_name"], "Mumbai");
+    assert_eq!(first["rows"][1]["status"], "invalid");
+    assert_eq!(first["rows"][2]["status"], "assigned", "the global tier takes KA");
+    assert_eq!(after_first, 2);
+    let (phone, state, metadata) = app.lead(first["rows"][0]["lead_id"].as_i64().unwrap()).await.unwrap();
+    assert_eq!((phone.as_str(), state.as_deref()), ("+919876543210", Some("MH")));
+    assert_eq!(metadata, json!({}));
+    assert_eq!(again.status().as_u16(), 200);
+    let again = json(again).await;
+    assert_eq!(again["rows"][0]["replayed"], true);
+    assert_eq!(again["rows"][0]["lead_id"], first["rows"][0]["lead_id"]);
+    assert_eq!(again["rows"][0]["status"], "assigned", "the first answer, not duplicate");
+    assert_eq!(app.lead_count().await, after_first, "nothing created twice");
+    let source: String =
+        app.db.query_one("select source from public.leads order by id limit 1", &[]).await.unwrap().get(0);
+    assert_eq!(source, "csv_import");
+}
+
+#[tokio::test]
+async fn an_import_without_a_token_is_401_by_a_caller_403_and_stores_nothing() {
+    let app = spawn().await;
+    let caller = token_for(&app, "caller@example.com", "caller").await;
+
+    let none = post(&app, "", None, &rows()).await;
+    let forged = post(&app, "", Some("eyJhbGciOiJIUzI1NiJ9.e30.bad"), &rows()).await;
+    let by_caller = post(&app, "", Some(&caller), &rows()).await;
+    let preview_by_caller = post(&app, "/preview", Some(&caller), &rows()).await;
+
+    assert_eq!(none.status().as_u16(), 401);
+    assert_eq!(json(none).await["error"], "sign_in_required");
+    assert_eq!(forged.status().as_u16(), 401);
+    assert_eq!(by_caller.status().as_u16(), 403);
+    assert_eq!(json(by_caller).await["error"], "forbidden");
+    assert_eq!(preview_by_caller.status().as_u16(), 403);
+    assert_eq!(app.lead_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_malformed_import_is_400_and_stores_nothing() {
+    let app = spawn().await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    let row = json!({"row": 2, "fields": {"phone": "9876543210"}});
+
+    for body in [
+        json!({"import_ref": "abc", "rows": [row]}),
+        json!({"import_ref": FILE, "rows": []}),
+        json!({"import_ref": FILE, "rows": [row, row]}),
+        json!({"import_ref": FILE, "rows": [{"row": 0, "fields": {}}]}),
+        json!({"rows": [row]}),
+        json!([row]),
+    ] {
+        let response = post(&app, "", Some(&token), &body).await;
+        assert_eq!(response.status().as_u16(), 400, "{body}");
+        assert_eq!(json(response).await["error"], "malformed_body");
+    }
+    assert_eq!(app.lead_count().await, 0);
+}
+
+#[tokio::test]
+async fn only_the_configured_web_origin_gets_cors_headers() {
+    let app = spawn().await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/imports", app.address))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .send()
+    };
+
+    let allowed = preflight(WEB_ORIGIN).await.unwrap();
+    let other = preflight("https://evil.example").await.unwrap();
+    let answer = app
+        .client
+        .post(format!("{}/api/imports/preview", app.address))
+        .header("Origin", WEB_ORIGIN)
+        .json(&rows())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(allowed.status().as_u16(), 204);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], WEB_ORIGIN);
+    assert!(allowed.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert_eq!(other.status().as_u16(), 403);
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(answer.status().as_u16(), 401, "no token");
+    assert_eq!(answer.headers()["access-control-allow-origin"], WEB_ORIGIN, "errors are readable by the web app too");
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_503_with_retry_after() {
+    let mut app = spawn().await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    drop(app.base.take());
+
+    let response = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
+    assert_eq!(json(response).await["error"], "unavailable");
+}
