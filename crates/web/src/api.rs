@@ -17,6 +17,7 @@ use crate::query::{self, encode_component, LeadQuery};
 use crate::session::Session;
 use crate::stats::DashboardToday;
 
+mod queue;
 mod reports;
 mod settings;
 
@@ -294,12 +295,6 @@ impl Api {
     /// Turns a caller off (or back on); they get no new leads while off.
     pub async fn set_caller_active(&self, id: i64, active: bool) -> ApiResult<Caller> {
         self.write_one("PATCH", &format!("callers?id=eq.{id}"), &json!({"active": active})).await
-    }
-
-    /// A caller's leads (RLS limits them to the caller's own).
-    pub async fn my_leads(&self, caller_id: i64) -> ApiResult<Vec<Lead>> {
-        self.rows(&format!("leads?select=*&caller_id=eq.{caller_id}&order=assigned_at.asc.nullslast,id.asc&limit=500"))
-            .await
     }
 
     /// Sets a lead's status, appending the note to its notes.

@@ -12,6 +12,7 @@ pub mod display;
 pub mod error;
 pub mod forms;
 pub mod query;
+pub mod queue;
 pub mod realtime;
 pub mod report;
 pub mod session;
@@ -19,6 +20,8 @@ pub mod stats;
 pub mod team_settings;
 pub mod time;
 
+#[cfg(target_arch = "wasm32")]
+mod alerts;
 #[cfg(target_arch = "wasm32")]
 mod api;
 #[cfg(target_arch = "wasm32")]

@@ -114,6 +114,46 @@ pub fn load_fill(assigned: i32, limit: i32) -> (f64, bool) {
     ((f64::from(assigned.max(0)) * 100.0 / f64::from(limit)).min(100.0), assigned >= limit)
 }
 
+/// One caller's conversion today (`caller_conversion_today()`: the leads
+/// created today that the caller holds, and those of them converted; the
+/// per-caller figures of `report('today')`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CallerConversion {
+    pub caller_id: i64,
+    pub received: u64,
+    pub converted: u64,
+}
+
+impl CallerConversion {
+    /// Reads `caller_conversion_today()`'s list; entries without a caller id are skipped.
+    pub fn read_all(value: &serde_json::Value) -> Vec<CallerConversion> {
+        let count = |entry: &serde_json::Value, key: &str| entry.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        value
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| {
+                        Some(CallerConversion {
+                            caller_id: e.get("caller_id")?.as_i64()?,
+                            received: count(e, "received"),
+                            converted: count(e, "converted"),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `25% converted (1 of 4)`, or `no leads yet today`.
+    pub fn text(&self) -> String {
+        if self.received == 0 {
+            return "no leads yet today".to_owned();
+        }
+        format!("{} converted ({} of {})", display::percent(self.converted, self.received), self.converted, self.received)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -158,6 +198,20 @@ mod tests {
         assert_eq!((bars[10].height, bars[10].y), (100.0, 0.0));
         assert_eq!(bars[11].height, 50.0);
         assert!((bars[10].x - 101.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn each_callers_conversion_today_reads_as_a_share_of_its_leads() {
+        let value = serde_json::json!([
+            {"caller_id": 1, "received": 4, "converted": 1, "conversion_rate": 0.25},
+            {"caller_id": 2, "received": 0, "converted": 0, "conversion_rate": null},
+            {"received": 9}
+        ]);
+        let all = CallerConversion::read_all(&value);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].text(), "25% converted (1 of 4)");
+        assert_eq!(all[1].text(), "no leads yet today");
+        assert_eq!(CallerConversion::read_all(&serde_json::json!({"error": "x"})), vec![]);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Each caller's leads today against their daily limit.
+//! Each caller's leads today against their daily limit, with the caller's
+//! conversion today (the per-caller figures of `report('today')`).
 
 use leptos::prelude::*;
 
-use crate::stats::{load_fill, CallerLoad};
+use crate::stats::{load_fill, CallerConversion, CallerLoad};
 
 #[component]
-pub fn LoadBars(loads: Vec<CallerLoad>) -> impl IntoView {
+pub fn LoadBars(loads: Vec<CallerLoad>, conversions: Signal<Vec<CallerConversion>>) -> impl IntoView {
     if loads.is_empty() {
         return view! { <p class="empty">"No callers yet. Add callers to see their load."</p> }.into_any();
     }
@@ -15,6 +16,10 @@ pub fn LoadBars(loads: Vec<CallerLoad>) -> impl IntoView {
                 .into_iter()
                 .map(|load| {
                     let (fill, full) = load_fill(load.assigned_today, load.daily_lead_limit);
+                    let caller_id = load.caller_id;
+                    let conversion = move || {
+                        conversions.with(|all| all.iter().find(|c| c.caller_id == caller_id).map(CallerConversion::text))
+                    };
                     let state = if !load.active {
                         " · inactive"
                     } else if load.paused {
@@ -27,6 +32,9 @@ pub fn LoadBars(loads: Vec<CallerLoad>) -> impl IntoView {
                             <div class="load-head">
                                 <span class="load-name">{load.name.clone()}{state}</span>
                                 <span class="load-count">{format!("{} / {}", load.assigned_today, load.daily_lead_limit)}</span>
+                            </div>
+                            <div class="load-conversion muted small" data-testid="load-conversion" title="Today's leads this caller holds that converted">
+                                {move || conversion().unwrap_or_default()}
                             </div>
                             <div
                                 class="bar"

@@ -34,6 +34,15 @@ pub fn DashboardPage() -> impl IntoView {
         realtime.resyncs.track();
         async move { api.callers().await }
     });
+    // Each caller's conversion today beside its load bar; refreshed on lead
+    // changes and every minute (which also crosses the local midnight).
+    let conversions = Fetch::new(move || {
+        realtime.leads_version.track();
+        realtime.resyncs.track();
+        now.track();
+        async move { api.caller_conversion_today().await }
+    });
+    let conversion_list = Signal::derive(move || conversions.get().and_then(Result::ok).unwrap_or_default());
     let caller_list = Signal::derive(move || callers.get().and_then(Result::ok).unwrap_or_default());
     let figure = move |pick: fn(&DashboardToday) -> String| {
         Signal::derive(move || today.get().and_then(Result::ok).map(|t| pick(&t)).unwrap_or_else(|| "…".to_owned()))
@@ -61,7 +70,7 @@ pub fn DashboardPage() -> impl IntoView {
                 {move || match today.get() {
                     None => view! { <p class="loading" role="status">"Loading caller loads…"</p> }.into_any(),
                     Some(Err(_)) => view! { <p class="muted">"Caller loads are unavailable right now."</p> }.into_any(),
-                    Some(Ok(t)) => view! { <LoadBars loads=t.per_caller/> }.into_any(),
+                    Some(Ok(t)) => view! { <LoadBars loads=t.per_caller conversions=conversion_list/> }.into_any(),
                 }}
             </section>
             <section class="card" aria-labelledby="hourly-title">
