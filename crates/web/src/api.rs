@@ -17,6 +17,7 @@ use crate::query::{self, encode_component, LeadQuery};
 use crate::session::Session;
 use crate::stats::DashboardToday;
 
+mod import;
 mod queue;
 mod reports;
 mod settings;

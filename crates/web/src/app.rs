@@ -16,6 +16,7 @@ use crate::context::{provide_api, provide_realtime, provide_team, provide_team_c
 use crate::error::ApiError;
 use crate::pages::callers_page::CallersPage;
 use crate::pages::dashboard_page::DashboardPage;
+use crate::pages::import_page::ImportPage;
 use crate::pages::leads_page::LeadsPage;
 use crate::pages::login_page::LoginPage;
 use crate::pages::my_leads_page::MyLeadsPage;
@@ -157,6 +158,7 @@ fn Shell(team: Team) -> impl IntoView {
                     <Routes fallback=|| view! { <Redirect path="/"/> }>
                         <Route path=path!("/") view=DashboardPage/>
                         <Route path=path!("/leads") view=LeadsPage/>
+                        <Route path=path!("/leads/import") view=ImportPage/>
                         <Route path=path!("/callers") view=CallersPage/>
                         <Route path=path!("/reports") view=ReportsPage/>
                         <Route path=path!("/settings") view=SettingsPage/>

@@ -6,6 +6,7 @@ pub mod caller_report_table;
 pub mod connection_indicator;
 pub mod daily_chart;
 pub mod error_message;
+pub mod export_button;
 pub mod figure_card;
 pub mod hourly_chart;
 pub mod lead_detail;

@@ -28,6 +28,10 @@ pub enum ConfigError {
     /// `supabase_anon_key` is empty.
     #[error("config.json: supabase_anon_key is empty")]
     MissingKey,
+    /// `ingest_url` is not https:// (or http:// to this machine): the
+    /// manager's token is sent there.
+    #[error("config.json: ingest_url must use https:// (plain http:// only for 127.0.0.1, ::1 and localhost)")]
+    InsecureIngestUrl,
 }
 
 /// The contents of `config.json`.
@@ -37,6 +41,10 @@ pub struct AppConfig {
     pub supabase_url: String,
     /// The anon (legacy JWT) or publishable key.
     pub supabase_anon_key: String,
+    /// Base URL of the ingest service (crates/api), which the CSV import
+    /// calls; optional: without it the import screen says it is not set up.
+    #[serde(default)]
+    pub ingest_url: Option<String>,
 }
 
 impl AppConfig {
@@ -56,6 +64,13 @@ impl AppConfig {
         }
         if config.supabase_anon_key.is_empty() {
             return Err(ConfigError::MissingKey);
+        }
+        config.ingest_url = config.ingest_url.map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
+        if let Some(url) = &config.ingest_url {
+            let secure = url.starts_with("https://") || url.strip_prefix("http://").is_some_and(|rest| is_loopback(&host_of(rest)));
+            if !secure {
+                return Err(ConfigError::InsecureIngestUrl);
+            }
         }
         Ok(config)
     }
@@ -149,6 +164,18 @@ mod tests {
             assert_eq!(err, ConfigError::InsecureUrl { host: host.to_owned() }, "{url}");
             assert!(err.to_string().contains("https://"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_ingest_url_is_optional_trimmed_and_must_be_secure_off_this_machine() {
+        assert_eq!(parse_url("https://a").unwrap().ingest_url, None);
+        let with = |ingest: &str| {
+            AppConfig::parse(&format!(r#"{{"supabase_url":"https://a","supabase_anon_key":"k","ingest_url":"{ingest}"}}"#))
+        };
+        assert_eq!(with("https://ingest.example.com/").unwrap().ingest_url.as_deref(), Some("https://ingest.example.com"));
+        assert_eq!(with("http://127.0.0.1:8080").unwrap().ingest_url.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(with(" ").unwrap().ingest_url, None);
+        assert_eq!(with("http://ingest.example.com").unwrap_err(), ConfigError::InsecureIngestUrl);
     }
 
     #[test]

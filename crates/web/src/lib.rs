@@ -8,9 +8,11 @@
 //! compiled only for `wasm32`.
 
 pub mod config;
+pub mod csv;
 pub mod display;
 pub mod error;
 pub mod forms;
+pub mod lead_import;
 pub mod query;
 pub mod queue;
 pub mod realtime;
@@ -32,6 +34,8 @@ mod clock;
 mod components;
 #[cfg(target_arch = "wasm32")]
 mod context;
+#[cfg(target_arch = "wasm32")]
+mod download;
 #[cfg(target_arch = "wasm32")]
 mod pages;
 

@@ -2,6 +2,7 @@
 
 pub mod callers_page;
 pub mod dashboard_page;
+pub mod import_page;
 pub mod leads_page;
 pub mod login_page;
 pub mod my_leads_page;

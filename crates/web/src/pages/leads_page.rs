@@ -5,6 +5,7 @@ use bloc_shared::states::{self, STATES};
 use leptos::prelude::*;
 
 use crate::components::error_message::ErrorMessage;
+use crate::components::export_button::ExportButton;
 use crate::components::lead_detail::LeadDetail;
 use crate::components::pagination::Pagination;
 use crate::components::status_badge::StatusBadge;
@@ -74,6 +75,10 @@ pub fn LeadsPage() -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>"Leads"</h1>
+            <div class="page-actions">
+                <ExportButton query=query callers=caller_list/>
+                <leptos_router::components::A href="/leads/import">"Import CSV"</leptos_router::components::A>
+            </div>
         </div>
         <form class="filters card" on:submit=move |ev| {
             ev.prevent_default();
