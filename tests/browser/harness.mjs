@@ -125,6 +125,8 @@ export class Ingest {
     this.secret = secret;
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
+    /** Extra environment, e.g. `CORS_ALLOWED_ORIGINS` for the web app's origin. */
+    this.env = {};
   }
 
   async start() {
@@ -135,6 +137,7 @@ export class Ingest {
       BIND_ADDR: `127.0.0.1:${this.port}`,
       MAINTENANCE_INTERVAL_SECS: '3600',
       RUST_LOG: 'info',
+      ...this.env,
     });
     await waitFor('ingest /healthz', async () => (await fetch(`${this.url}/healthz`)).ok, 60000, this.child);
   }
@@ -178,8 +181,11 @@ export async function startStack() {
   const localbase = new Localbase(dir, await freePort());
   const status = await localbase.start();
   const ingest = new Ingest(status, `browser-suite-${Math.random().toString(36).slice(2)}`, await freePort());
+  // The web app calls the ingest service for CSV imports, from its own origin.
+  const webPort = await freePort();
+  ingest.env = { CORS_ALLOWED_ORIGINS: `http://127.0.0.1:${webPort}` };
   await ingest.start();
-  const web = await serveWeb(dist, { supabase_url: status.api_url, supabase_anon_key: status.anon_key });
+  const web = await serveWeb(dist, { supabase_url: status.api_url, supabase_anon_key: status.anon_key, ingest_url: ingest.url }, { port: webPort });
   const browser = await launchBrowser();
   mkdirSync(screenshotsDir, { recursive: true });
 

@@ -91,6 +91,8 @@ pub fn run(opts: UpOptions) -> anyhow::Result<()> {
             .env("SUPABASE_SERVICE_ROLE_KEY", &service_role_key)
             .env("WEBHOOK_SECRETS", &secret)
             .env("BIND_ADDR", format!("127.0.0.1:{API_PORT}"))
+            // The web app's CSV import calls the service from its origin.
+            .env("CORS_ALLOWED_ORIGINS", format!("http://127.0.0.1:{WEB_PORT},http://localhost:{WEB_PORT}"))
             .env("RUST_LOG", "info")
             .current_dir(&root),
         &dir.join("logs/api.log"),
@@ -99,7 +101,7 @@ pub fn run(opts: UpOptions) -> anyhow::Result<()> {
     wait_http_ok(&format!("{ingest_base}/healthz"), &[], Duration::from_secs(60))?;
 
     step("Serving the web app");
-    let config = json!({ "supabase_url": api_url, "supabase_anon_key": anon_key }).to_string();
+    let config = json!({ "supabase_url": api_url, "supabase_anon_key": anon_key, "ingest_url": ingest_base }).to_string();
     supervisor.spawn(
         "web server",
         Command::new("node")
