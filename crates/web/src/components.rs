@@ -1,8 +1,6 @@
 //! Reusable components, one per file.
 
-pub mod breakdown_table;
 pub mod caller_form;
-pub mod caller_report_table;
 pub mod connection_indicator;
 pub mod daily_chart;
 pub mod error_message;
@@ -17,5 +15,6 @@ pub mod queue_alerts;
 pub mod queue_card;
 pub mod range_picker;
 pub mod report_funnel;
+pub mod report_table;
 pub mod shortcut_legend;
 pub mod status_badge;

@@ -196,6 +196,65 @@ impl Report {
     }
 }
 
+/// One row of a report table: `key` goes in `data-key`, `head` is the
+/// row's heading cell, `cells` are `(data-field, text)` in column order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableRow {
+    pub key: String,
+    pub head: String,
+    pub cells: Vec<(&'static str, String)>,
+    pub muted: bool,
+}
+
+/// The per-caller table's column headings, the row heading first.
+pub const CALLER_HEADINGS: &[&str] = &[
+    "Caller", "Received", "Contacted", "Qualified", "Converted", "Lost", "Conversion", "First contact", "Lost to SLA", "Overflow",
+];
+
+/// The by-state table's column headings.
+pub const STATE_HEADINGS: &[&str] = &["State", "Received", "Converted", "Conversion"];
+
+/// The by-source table's column headings.
+pub const SOURCE_HEADINGS: &[&str] = &["Source", "Received", "Converted", "Conversion"];
+
+impl CallerFigures {
+    /// This caller's row of the per-caller table.
+    pub fn row(&self) -> TableRow {
+        TableRow {
+            key: self.caller_id.to_string(),
+            head: if self.active { self.name.clone() } else { format!("{} · inactive", self.name) },
+            cells: vec![
+                ("received", self.received.to_string()),
+                ("contacted", self.contacted.to_string()),
+                ("qualified", self.qualified.to_string()),
+                ("converted", self.converted.to_string()),
+                ("lost", self.lost.to_string()),
+                ("conversion", rate_text(self.conversion_rate)),
+                ("first-contact", duration_text(self.median_first_contact_seconds)),
+                ("lost-to-sla", self.lost_to_sla.to_string()),
+                ("overflow", self.overflow_received.to_string()),
+            ],
+            muted: !self.active,
+        }
+    }
+}
+
+impl Breakdown {
+    /// This state's or source's row; "Not given" for leads without one.
+    pub fn row(&self) -> TableRow {
+        TableRow {
+            key: self.key.clone().unwrap_or_default(),
+            head: self.key.clone().unwrap_or_else(|| "Not given".to_owned()),
+            cells: vec![
+                ("received", self.received.to_string()),
+                ("converted", self.converted.to_string()),
+                ("conversion", rate_text(self.conversion_rate)),
+            ],
+            muted: false,
+        }
+    }
+}
+
 /// A rate from the server as text (`33.3%`, or `–`).
 pub fn rate_text(rate: Option<f64>) -> String {
     match rate {
@@ -286,6 +345,20 @@ mod tests {
         assert_eq!(r.per_day[0], DayFigures { day: "2026-11-24".into(), leads: 4, converted: 1 });
         assert_eq!((r.by_state[0].key.as_deref(), r.by_state[1].key.as_deref()), (Some("MH"), None));
         assert!(r.by_source.is_empty());
+    }
+
+    #[test]
+    fn table_rows_carry_each_figure_under_its_field() {
+        let caller = CallerFigures {
+            caller_id: 7, name: "Ravi".into(), active: false, received: 4, converted: 1, conversion_rate: Some(0.25),
+            median_first_contact_seconds: Some(90), ..CallerFigures::default()
+        };
+        let row = caller.row();
+        assert_eq!((row.key.as_str(), row.head.as_str(), row.muted), ("7", "Ravi · inactive", true));
+        assert_eq!(row.cells.len(), CALLER_HEADINGS.len() - 1);
+        assert_eq!((row.cells[0].1.as_str(), row.cells[5].1.as_str(), row.cells[6].1.as_str()), ("4", "25%", "1 min"));
+        let none = Breakdown { key: None, received: 2, converted: 0, conversion_rate: Some(0.0) }.row();
+        assert_eq!((none.key.as_str(), none.head.as_str(), none.cells[2].1.as_str()), ("", "Not given", "0%"));
     }
 
     #[test]

@@ -10,26 +10,13 @@ pub fn RangePicker(choice: RwSignal<RangeChoice>) -> impl IntoView {
     let from = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<&'static str>);
-    let preset = move |label: &'static str, value: RangeChoice| {
-        let pressed = {
-            let value = value.clone();
-            move || !custom_open.get() && choice.with(|c| *c == value)
-        };
-        view! {
-            <button
-                type="button"
-                class="button secondary small"
-                aria-pressed=move || pressed().to_string()
-                on:click=move |_| {
-                    custom_open.set(false);
-                    problem.set(None);
-                    choice.set(value.clone());
-                }
-            >
-                {label}
-            </button>
-        }
-    };
+    // (label, preset; None = the custom form)
+    let buttons = [
+        ("Today", Some(RangeChoice::Today)),
+        ("7 days", Some(RangeChoice::Days7)),
+        ("30 days", Some(RangeChoice::Days30)),
+        ("Custom", None),
+    ];
     let apply = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match RangeChoice::custom(&from.get_untracked(), &to.get_untracked()) {
@@ -43,32 +30,50 @@ pub fn RangePicker(choice: RwSignal<RangeChoice>) -> impl IntoView {
     view! {
         <div class="range-picker">
             <div class="range-presets" role="group" aria-label="Report range">
-                {preset("Today", RangeChoice::Today)}
-                {preset("7 days", RangeChoice::Days7)}
-                {preset("30 days", RangeChoice::Days30)}
-                <button
-                    type="button"
-                    class="button secondary small"
-                    aria-pressed=move || (custom_open.get() || matches!(choice.get(), RangeChoice::Custom { .. })).to_string()
-                    on:click=move |_| custom_open.update(|open| *open = !*open)
-                >
-                    "Custom"
-                </button>
+                {buttons
+                    .into_iter()
+                    .map(|(label, preset)| {
+                        let pressed = {
+                            let preset = preset.clone();
+                            move || match &preset {
+                                Some(p) => !custom_open.get() && choice.with(|c| c == p),
+                                None => custom_open.get() || choice.with(|c| matches!(c, RangeChoice::Custom { .. })),
+                            }
+                        };
+                        view! {
+                            <button
+                                type="button"
+                                class="button secondary small"
+                                aria-pressed=move || pressed().to_string()
+                                on:click=move |_| match &preset {
+                                    Some(p) => {
+                                        custom_open.set(false);
+                                        problem.set(None);
+                                        choice.set(p.clone());
+                                    }
+                                    None => custom_open.update(|open| *open = !*open),
+                                }
+                            >
+                                {label}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
             </div>
-            <Show when=move || custom_open.get()>
+            {move || custom_open.get().then(|| view! {
                 <form class="range-custom" on:submit=apply>
                     <label class="field">
                         "First day"
-                        <input type="date" name="from" bind:value=from/>
+                        <input type="date" name="from" prop:value=move || from.get() on:change=move |ev| from.set(event_target_value(&ev))/>
                     </label>
                     <label class="field">
                         "Last day"
-                        <input type="date" name="to" bind:value=to/>
+                        <input type="date" name="to" prop:value=move || to.get() on:change=move |ev| to.set(event_target_value(&ev))/>
                     </label>
                     <button type="submit" class="button small">"Show"</button>
                 </form>
-                {move || problem.get().map(|message| view! { <p class="field-error" role="alert">{message}</p> })}
-            </Show>
+            })}
+            {move || problem.get().map(|message| view! { <p class="field-error" role="alert">{message}</p> })}
         </div>
     }
 }
