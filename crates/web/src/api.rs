@@ -243,13 +243,15 @@ impl Api {
         self.rows(&format!("leads?select=*&order=created_at.desc,id.desc&limit={limit}")).await
     }
 
-    /// One page of leads and the total matching the filters.
-    pub async fn leads_page(&self, query: &LeadQuery, offset_minutes: i32) -> ApiResult<(Vec<Lead>, u64)> {
+    /// One page of leads and how many match the filters: the planner's
+    /// estimate (`count=planned`, cheap at any size) unless the page shows
+    /// the exact figure (see `query::Total`).
+    pub async fn leads_page(&self, query: &LeadQuery, offset_minutes: i32) -> ApiResult<(Vec<Lead>, query::Total)> {
         let path = format!("leads?{}", query.to_query_string(offset_minutes));
-        let response = self.rest("GET", &path, None, Some("count=exact")).await?;
-        let total = response.headers().get("content-range").and_then(|h| query::total_from_content_range(&h));
+        let response = self.rest("GET", &path, None, Some("count=planned")).await?;
+        let planned = response.headers().get("content-range").and_then(|h| query::total_from_content_range(&h));
         let rows: Vec<Lead> = Self::decode(response).await?;
-        let total = total.unwrap_or(u64::from(query.page) * u64::from(query.page_size) + rows.len() as u64);
+        let total = query::Total::of_page(planned, query.page.min(query::MAX_PAGES - 1), query.page_size.max(1), rows.len());
         Ok((rows, total))
     }
 

@@ -1,5 +1,13 @@
 //! Building PostgREST query strings from the leads table's filters, and
 //! reading the total out of `Content-Range`.
+//!
+//! At 1,000,000 leads an exact count of a broad filter costs more than the
+//! page itself, so the table asks for `Prefer: count=planned` (the query
+//! planner's estimate, read from `EXPLAIN`) and shows "about N" until the
+//! last page tells the exact figure ([`Total`]). Pages stop at
+//! [`MAX_PAGES`]: an offset costs one index step per skipped row, and
+//! nobody pages through 10,000 leads one page at a time when a filter finds
+//! them faster.
 
 use bloc_shared::records::LeadStatus;
 
@@ -100,7 +108,24 @@ fn search_term(text: &str) -> String {
         .to_owned()
 }
 
+/// How deep the leads table pages: 400 pages of 25, the newest 10,000 leads
+/// of a filter. The deepest page stays within the 50 ms budget at 1,000,000
+/// leads (docs/benchmarks.md).
+pub const MAX_PAGES: u32 = 400;
+
 impl LeadQuery {
+    /// The order: the column, then the time received, then `id`, all in one
+    /// direction and with PostgreSQL's default null placement (last going
+    /// up, first going down), so that one index on `(column, created_at, id)`
+    /// serves both directions (supabase/migrations/…002300_million_lead_indexes.sql).
+    fn order(&self) -> String {
+        let dir = if self.descending { "desc" } else { "asc" };
+        match self.sort {
+            SortColumn::CreatedAt => format!("created_at.{dir},id.{dir}"),
+            other => format!("{}.{dir},created_at.{dir},id.{dir}", other.column()),
+        }
+    }
+
     /// The query string (without `?`) for `GET /rest/v1/leads`, in the team's UTC offset.
     pub fn to_query_string(&self, offset_minutes: i32) -> String {
         let mut params: Vec<(String, String)> = vec![("select".into(), "*".into())];
@@ -134,11 +159,10 @@ impl LeadQuery {
             }
             params.push(("or".into(), format!("({})", alternatives.join(","))));
         }
-        let direction = if self.descending { "desc" } else { "asc" };
-        let nulls = if self.descending { ".nullslast" } else { "" };
-        params.push(("order".into(), format!("{}.{direction}{nulls},id.{direction}", self.sort.column())));
+        params.push(("order".into(), self.order()));
         params.push(("limit".into(), self.page_size.max(1).to_string()));
-        params.push(("offset".into(), (u64::from(self.page) * u64::from(self.page_size.max(1))).to_string()));
+        let page = self.page.min(MAX_PAGES - 1);
+        params.push(("offset".into(), (u64::from(page) * u64::from(self.page_size.max(1))).to_string()));
         params
             .iter()
             .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
@@ -152,9 +176,80 @@ pub fn total_from_content_range(header: &str) -> Option<u64> {
     header.rsplit_once('/')?.1.trim().parse().ok()
 }
 
-/// How many pages `total` rows fill.
+/// How many pages `total` rows fill, at most [`MAX_PAGES`].
 pub fn page_count(total: u64, page_size: u32) -> u64 {
-    total.div_ceil(u64::from(page_size.max(1))).max(1)
+    total.div_ceil(u64::from(page_size.max(1))).clamp(1, u64::from(MAX_PAGES))
+}
+
+/// How many leads match the filters, as far as one page tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Total {
+    /// Known: the page was the last one.
+    Exact(u64),
+    /// The planner's estimate, raised to what the pages have shown so far.
+    About(u64),
+}
+
+impl Total {
+    /// Reads a page's answer: a page shorter than `page_size` is the last,
+    /// so the total is exact; a full page means there may be more, and the
+    /// planned total (`Content-Range: 0-24/<planned>`) is an estimate that
+    /// can be too low or too high, so it is at least the rows seen plus one.
+    pub fn of_page(planned: Option<u64>, page: u32, page_size: u32, rows: usize) -> Total {
+        let seen = u64::from(page) * u64::from(page_size) + rows as u64;
+        if rows < page_size as usize {
+            Total::Exact(seen)
+        } else {
+            Total::About(planned.unwrap_or(0).max(seen + 1))
+        }
+    }
+
+    /// The figure, exact or not.
+    pub fn value(self) -> u64 {
+        match self {
+            Total::Exact(n) | Total::About(n) => n,
+        }
+    }
+
+    /// Whether a page after `page` may hold leads.
+    pub fn has_next(self, page: u32, page_size: u32) -> bool {
+        page + 1 < MAX_PAGES
+            && match self {
+                Total::About(_) => true,
+                Total::Exact(n) => (u64::from(page) + 1) * u64::from(page_size) < n,
+            }
+    }
+
+    /// "1,234 leads", or "about 1,000,000 leads" with two significant digits.
+    pub fn label(self) -> String {
+        match self {
+            Total::Exact(1) => "1 lead".to_owned(),
+            Total::Exact(n) => format!("{} leads", thousands(n)),
+            Total::About(n) => format!("about {} leads", thousands(round_to_two_digits(n))),
+        }
+    }
+}
+
+/// 1,234,567 → 1,200,000; 87 → 87.
+fn round_to_two_digits(n: u64) -> u64 {
+    let mut unit = 1;
+    while n / unit >= 100 {
+        unit *= 10;
+    }
+    (n + unit / 2) / unit * unit
+}
+
+/// 1234567 → "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -165,7 +260,7 @@ mod tests {
     #[test]
     fn the_default_query_orders_newest_first_and_takes_the_first_page() {
         let q = LeadQuery::default().to_query_string(330);
-        assert_eq!(q, "select=%2A&order=created_at.desc.nullslast%2Cid.desc&limit=25&offset=0");
+        assert_eq!(q, "select=%2A&order=created_at.desc%2Cid.desc&limit=25&offset=0");
     }
 
     #[test]
@@ -191,7 +286,7 @@ mod tests {
         assert!(q.contains("created_at=gte.2026-11-24T18%3A30%3A00.000Z"), "{q}");
         assert!(q.contains("created_at=lt.2026-11-25T18%3A30%3A00.000Z"), "{q}");
         assert!(q.contains("or=%28name.ilike.%2AAsha%2A%29"), "{q}");
-        assert!(q.contains("order=name.asc%2Cid.asc"), "{q}");
+        assert!(q.contains("order=name.asc%2Ccreated_at.asc%2Cid.asc"), "{q}");
         assert!(q.ends_with("limit=10&offset=20"), "{q}");
     }
 
@@ -223,6 +318,62 @@ mod tests {
         assert_eq!(total_from_content_range("garbage"), None);
         assert_eq!(page_count(1234, 25), 50);
         assert_eq!(page_count(0, 25), 1);
+        assert_eq!(page_count(1_000_000, 25), u64::from(MAX_PAGES));
+    }
+
+    #[test]
+    fn a_descending_sort_keeps_one_direction_for_every_tie_break() {
+        let query = LeadQuery { sort: SortColumn::AssignedAt, descending: true, ..LeadQuery::default() };
+        let q = query.to_query_string(0);
+        assert!(q.contains("order=assigned_at.desc%2Ccreated_at.desc%2Cid.desc&"), "{q}");
+        assert!(!q.contains("nulls"), "{q}");
+    }
+
+    #[test]
+    fn a_page_past_the_deepest_asks_for_the_deepest() {
+        let query = LeadQuery { page: MAX_PAGES + 50, ..LeadQuery::default() };
+        let q = query.to_query_string(0);
+        assert!(q.ends_with(&format!("limit=25&offset={}", (MAX_PAGES - 1) * 25)), "{q}");
+    }
+
+    #[test]
+    fn a_full_page_keeps_the_planned_total_as_an_estimate() {
+        let total = Total::of_page(Some(1_003_412), 0, 25, 25);
+        assert_eq!(total, Total::About(1_003_412));
+        assert_eq!(total.label(), "about 1,000,000 leads");
+        assert!(total.has_next(0, 25));
+    }
+
+    #[test]
+    fn a_planned_total_below_what_was_seen_is_raised_past_it() {
+        let total = Total::of_page(Some(30), 3, 25, 25);
+        assert_eq!(total, Total::About(101));
+        assert!(total.has_next(3, 25));
+    }
+
+    #[test]
+    fn a_short_page_makes_the_total_exact_whatever_the_planner_said() {
+        let total = Total::of_page(Some(5_000), 2, 25, 7);
+        assert_eq!(total, Total::Exact(57));
+        assert_eq!(total.label(), "57 leads");
+        assert!(!total.has_next(2, 25));
+        assert_eq!(Total::of_page(Some(200), 0, 25, 1).label(), "1 lead");
+        assert_eq!(Total::of_page(Some(200), 0, 25, 0), Total::Exact(0));
+    }
+
+    #[test]
+    fn the_deepest_page_has_no_next_page() {
+        let total = Total::of_page(Some(1_000_000), MAX_PAGES - 1, 25, 25);
+        assert!(!total.has_next(MAX_PAGES - 1, 25));
+        assert!(total.has_next(MAX_PAGES - 2, 25));
+    }
+
+    #[test]
+    fn estimates_are_rounded_to_two_significant_digits() {
+        assert_eq!(Total::About(87).label(), "about 87 leads");
+        assert_eq!(Total::About(23_456).label(), "about 23,000 leads");
+        assert_eq!(Total::About(995).label(), "about 1,000 leads");
+        assert_eq!(Total::Exact(1_234_567).label(), "1,234,567 leads");
     }
 
     #[test]

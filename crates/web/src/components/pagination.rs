@@ -1,17 +1,30 @@
-//! Previous / next page controls with the position and total.
+//! Previous / next page controls with the position and total ("about N"
+//! while the total is the planner's estimate, see `query::Total`).
 
 use leptos::prelude::*;
 
-use crate::query::page_count;
+use crate::query::{page_count, Total, MAX_PAGES};
 
 #[component]
 pub fn Pagination(
     #[prop(into)] page: Signal<u32>,
-    #[prop(into)] total: Signal<u64>,
+    /// `None` while the first answer is loading.
+    #[prop(into)]
+    total: Signal<Option<Total>>,
     page_size: u32,
     on_page: Callback<u32>,
 ) -> impl IntoView {
-    let pages = move || page_count(total.get(), page_size);
+    let info = move || {
+        let page = page.get();
+        match total.get() {
+            None => format!("Page {}", page + 1),
+            Some(t @ Total::Exact(n)) => format!("Page {} of {} · {}", page + 1, page_count(n, page_size), t.label()),
+            Some(t) => format!("Page {} · {}", page + 1, t.label()),
+        }
+    };
+    let at_the_cap = move || {
+        page.get() + 1 >= MAX_PAGES && total.get().is_some_and(|t| t.value() > u64::from(MAX_PAGES) * u64::from(page_size))
+    };
     view! {
         <nav class="pagination" aria-label="Pages">
             <button
@@ -21,16 +34,19 @@ pub fn Pagination(
             >
                 "‹ Previous"
             </button>
-            <span data-testid="page-info">
-                {move || format!("Page {} of {} · {} leads", page.get() + 1, pages(), total.get())}
-            </span>
+            <span data-testid="page-info">{info}</span>
             <button
                 class="button secondary small"
-                disabled={move || u64::from(page.get()) + 1 >= pages()}
+                disabled=move || !total.get().is_some_and(|t| t.has_next(page.get(), page_size))
                 on:click=move |_| on_page.run(page.get_untracked() + 1)
             >
                 "Next ›"
             </button>
         </nav>
+        {move || at_the_cap().then(|| view! {
+            <p class="pagination-cap" role="note">
+                {format!("These are the first {} of this order. Narrow the filters to reach the rest.", Total::Exact(u64::from(MAX_PAGES) * u64::from(page_size)).label())}
+            </p>
+        })}
     }
 }

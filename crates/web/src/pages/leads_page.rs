@@ -65,7 +65,7 @@ pub fn LeadsPage() -> impl IntoView {
         None => "—".to_owned(),
         Some(id) => caller_list.with(|cs| cs.iter().find(|c| c.id == id).map(|c| c.name.clone()).unwrap_or_else(|| format!("Caller {id}"))),
     };
-    let total = Signal::derive(move || page.get().and_then(Result::ok).map(|(_, t)| t).unwrap_or(0));
+    let total = Signal::derive(move || page.get().and_then(Result::ok).map(|(_, t)| t));
     let page_number = Signal::derive(move || query.with(|q| q.page));
     let set = move |f: Box<dyn Fn(&mut LeadQuery)>| query.update(|q| {
         f(q);
@@ -159,7 +159,7 @@ pub fn LeadsPage() -> impl IntoView {
                     None => view! { <p class="loading" role="status">"Loading leads…"</p> }.into_any(),
                     Some(Err(message)) => view! { <ErrorMessage message=message.to_string() on_retry=Callback::new(move |_| page.refetch())/> }.into_any(),
                     Some(Ok((rows, _))) if rows.is_empty() => view! {
-                        <p class="empty">"No leads match these filters."</p>
+                        <p class="empty">{if query.with_untracked(|q| q.page) == 0 { "No leads match these filters." } else { "No more leads: the previous page was the last." }}</p>
                     }.into_any(),
                     Some(Ok((rows, _))) => view! {
                         <div class="table-scroll">
