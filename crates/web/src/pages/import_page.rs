@@ -245,7 +245,7 @@ pub fn ImportPage() -> impl IntoView {
                         {format!("{} assigned · {} unassigned · {} duplicates · {} errors · {} already imported",
                             t.assigned, t.unassigned, t.duplicate, t.invalid, t.already)}
                     </p>
-                    {(done == total && !running.get()).then(|| view! {
+                    {(!running.get() && results.with(|r| !r.is_empty())).then(|| view! {
                         <button class="button secondary" type="button" on:click=download_results>"Download results (CSV)"</button>
                     })}
                 </section>
