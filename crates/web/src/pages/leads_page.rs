@@ -9,7 +9,7 @@ use crate::components::export_button::ExportButton;
 use crate::components::lead_detail::LeadDetail;
 use crate::components::pagination::Pagination;
 use crate::components::status_badge::StatusBadge;
-use crate::context::{use_api, use_realtime, use_team};
+use crate::context::{use_api, use_realtime, use_team, Fetch};
 use crate::display;
 use crate::query::{CallerFilter, LeadQuery, SortColumn};
 use crate::time;
@@ -49,13 +49,13 @@ pub fn LeadsPage() -> impl IntoView {
     let query = RwSignal::new(LeadQuery::default());
     let search = RwSignal::new(String::new());
     let selected = RwSignal::new(None::<i64>);
-    let page = LocalResource::new(move || {
+    let page = Fetch::new(move || {
         let q = query.get();
         realtime.leads_version.track();
         realtime.resyncs.track();
         async move { api.leads_page(&q, team.offset_minutes).await }
     });
-    let callers = LocalResource::new(move || {
+    let callers = Fetch::new(move || {
         realtime.callers_version.track();
         realtime.resyncs.track();
         async move { api.callers().await }

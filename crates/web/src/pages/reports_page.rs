@@ -13,14 +13,14 @@ use crate::components::error_message::ErrorMessage;
 use crate::components::range_picker::RangePicker;
 use crate::components::report_funnel::ReportFunnel;
 use crate::components::report_table::ReportTable;
-use crate::context::use_api;
+use crate::context::{use_api, Fetch};
 use crate::report::{RangeChoice, Report, CALLER_HEADINGS, SOURCE_HEADINGS, STATE_HEADINGS};
 
 #[component]
 pub fn ReportsPage() -> impl IntoView {
     let api = use_api();
     let choice = RwSignal::new(RangeChoice::Days7);
-    let report = LocalResource::new(move || {
+    let report = Fetch::new(move || {
         let range = choice.get();
         async move { api.report(&range).await }
     });
