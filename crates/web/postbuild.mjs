@@ -43,6 +43,95 @@ function externalizeInlineScripts(index) {
   });
 }
 
+/** Reads an unsigned LEB128 at `at`; returns [value, next offset]. */
+function readLeb(bytes, at) {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = bytes[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (byte < 0x80) return [value, at];
+  }
+}
+
+/** Encodes an unsigned LEB128. */
+function leb(value) {
+  const out = [];
+  do {
+    let byte = value % 128;
+    value = Math.floor(value / 128);
+    if (value > 0) byte |= 0x80;
+    out.push(byte);
+  } while (value > 0);
+  return Buffer.from(out);
+}
+
+/** `a`, `b`, … `Z`, `aa`, `ab`, …: the short name of the n-th import. */
+function shortName(n) {
+  const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  let name = '';
+  for (n += 1; n > 0; n = Math.floor((n - 1) / 52)) name = letters[(n - 1) % 52] + name;
+  return name;
+}
+
+/**
+ * Renames the wasm's imports from wasm-bindgen's JS glue (names such as
+ * `__wbg_setattribute_2c7c4b5f1d3e8a90`, whose hashes do not compress) to
+ * `a`, `b`, … in both files. Returns the new [wasm, js], or null (files left
+ * as they are) when the glue's import object does not have the expected shape.
+ */
+function shortenImportNames(wasm, js) {
+  const moduleName = /"(\.\/[^"]+_bg\.js)": import0,/.exec(js)?.[1];
+  if (!moduleName) return null;
+  const parts = [wasm.subarray(0, 8)];
+  const renames = new Map();
+  let at = 8;
+  while (at < wasm.length) {
+    const id = wasm[at];
+    const [size, start] = readLeb(wasm, at + 1);
+    const end = start + size;
+    if (id !== 2) {
+      parts.push(wasm.subarray(at, end));
+      at = end;
+      continue;
+    }
+    let [count, p] = readLeb(wasm, start);
+    const body = [leb(count)];
+    for (; count > 0; count--) {
+      const [moduleLength, m] = readLeb(wasm, p);
+      const module = wasm.subarray(m, m + moduleLength);
+      const [nameLength, n] = readLeb(wasm, m + moduleLength);
+      let name = wasm.subarray(n, n + nameLength);
+      const descriptor = n + nameLength;
+      const kind = wasm[descriptor];
+      /** Skips limits: a flags byte, the minimum, and the maximum if flagged. */
+      const limits = (q) => (wasm[q] & 1 ? readLeb(wasm, readLeb(wasm, q + 1)[1])[1] : readLeb(wasm, q + 1)[1]);
+      if (kind === 0) p = readLeb(wasm, descriptor + 1)[1]; // function: type index
+      else if (kind === 1) p = limits(descriptor + 2); // table: element type, limits
+      else if (kind === 2) p = limits(descriptor + 1); // memory: limits
+      else if (kind === 3) p = descriptor + 3; // global: value type, mutability
+      else return null;
+      if (module.toString() === moduleName) {
+        const short = shortName(renames.size);
+        renames.set(name.toString(), short);
+        name = Buffer.from(short);
+      }
+      body.push(leb(moduleLength), module, leb(name.length), name, wasm.subarray(descriptor, p));
+    }
+    if (p !== end) return null;
+    const section = Buffer.concat(body);
+    parts.push(Buffer.from([2]), leb(section.length), section);
+    at = end;
+  }
+  for (const [long, short] of renames) {
+    const key = new RegExp(`^(\\s+)${long}: function\\(`, 'gm');
+    if ((js.match(key) || []).length !== 1) return null;
+    js = js.replace(key, `$1${short}: function(`);
+  }
+  return [Buffer.concat(parts), js];
+}
+
 const indexPath = join(staging, 'index.html');
 let index = externalizeInlineScripts(readFileSync(indexPath, 'utf8'));
 if (/<script(?![^>]*\ssrc\s*=)[^>]*>/.test(index)) {
@@ -77,6 +166,23 @@ if (release) {
     const newIntegrity = `sha384-${createHash('sha384').update(readFileSync(path)).digest('base64')}`;
     index = index.split(oldIntegrity).join(newIntegrity);
     console.log(`postbuild: wasm-opt -Oz --low-memory-unused ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    // The glue's import names carry 16-hex-digit hashes; short names save
+    // about 7 KB gzipped over wasm and js (docs/benchmarks.md).
+    const jsPath = join(staging, name.replace(/_bg\.wasm$/, '.js'));
+    if (existsSync(jsPath)) {
+      const js = readFileSync(jsPath, 'utf8');
+      const shortened = shortenImportNames(readFileSync(path), js);
+      if (!shortened) {
+        console.error(`postbuild: the wasm-bindgen glue of ${name} has an unexpected shape; import names left as they are`);
+        process.exit(1);
+      }
+      for (const [file, bytes] of [[path, shortened[0]], [jsPath, Buffer.from(shortened[1])]]) {
+        const before = `sha384-${createHash('sha384').update(readFileSync(file)).digest('base64')}`;
+        writeFileSync(file, bytes);
+        index = index.split(before).join(`sha384-${createHash('sha384').update(bytes).digest('base64')}`);
+      }
+    }
   }
   writeFileSync(indexPath, index);
 }
