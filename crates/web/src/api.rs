@@ -33,7 +33,8 @@ fn storage() -> Option<web_sys::Storage> {
 
 /// Fetches and checks `config.json` beside `index.html`.
 pub async fn load_config() -> ApiResult<AppConfig> {
-    let response = Request::get("config.json")
+    // Absolute, as Trunk's public_url is "/": a deep link (/leads/import) must not ask for /leads/config.json.
+    let response = Request::get("/config.json")
         .header("Cache-Control", "no-cache")
         .send()
         .await

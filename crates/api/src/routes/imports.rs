@@ -85,7 +85,9 @@ struct Answer {
 /// A request's rows, each normalized or refused.
 struct Normalized {
     import_ref: String,
-    rows: Vec<(u32, Result<IngestPayload, ApiError>)>,
+    /// Each row's number, its name as sent (shown beside an error too), and
+    /// the normalized lead or why not.
+    rows: Vec<(u32, Option<String>, Result<IngestPayload, ApiError>)>,
 }
 
 /// What importing these rows would do; writes nothing.
@@ -95,7 +97,7 @@ pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<A
     let valid: Vec<Value> = normalized
         .rows
         .iter()
-        .filter_map(|(row, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "phone": lead.phone})))
+        .filter_map(|(row, _, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "phone": lead.phone})))
         .collect();
     let found = if valid.is_empty() {
         Vec::new()
@@ -105,9 +107,9 @@ pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<A
     };
     let mut found = found.into_iter();
     let mut rows = Vec::with_capacity(normalized.rows.len());
-    for (row, lead) in normalized.rows {
+    for (row, name, lead) in normalized.rows {
         rows.push(match lead {
-            Err(error) => invalid(row, error),
+            Err(error) => invalid(row, name, error),
             Ok(lead) => {
                 let item = found.next().ok_or(IngestError::Unavailable)?;
                 let imported = item.get("imported").and_then(|i| i.get("status")).and_then(Value::as_str).map(str::to_owned);
@@ -133,7 +135,7 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     let valid: Vec<Value> = normalized
         .rows
         .iter()
-        .filter_map(|(row, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "lead": lead})))
+        .filter_map(|(row, _, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "lead": lead})))
         .collect();
     let stored = if valid.is_empty() {
         Vec::new()
@@ -144,9 +146,9 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     let mut stored = stored.into_iter();
     let mut rows = Vec::with_capacity(normalized.rows.len());
     let mut counts = [0usize; 2];
-    for (row, lead) in normalized.rows {
+    for (row, name, lead) in normalized.rows {
         rows.push(match lead {
-            Err(error) => invalid(row, error),
+            Err(error) => invalid(row, name, error),
             Ok(lead) => {
                 let item = stored.next().ok_or(IngestError::Unavailable)?;
                 let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -194,11 +196,13 @@ async fn read(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Res
         .rows
         .into_iter()
         .map(|row| {
-            let lead = normalize_lead(RawLead::from_json_object(&row.fields), region).map(|mut lead| {
+            let raw = RawLead::from_json_object(&row.fields);
+            let name = raw.full_name();
+            let lead = normalize_lead(raw, region).map(|mut lead| {
                 lead.source.get_or_insert_with(|| DEFAULT_SOURCE.to_owned());
                 lead
             });
-            (row.row, lead)
+            (row.row, name, lead)
         })
         .collect();
     Ok(Normalized { import_ref: request.import_ref, rows })
@@ -228,8 +232,8 @@ fn described(row: u32, lead: &IngestPayload) -> RowAnswer {
     RowAnswer { row, phone: Some(lead.phone.clone()), state: lead.state.clone(), name: lead.name.clone(), ..RowAnswer::default() }
 }
 
-fn invalid(row: u32, error: ApiError) -> RowAnswer {
-    RowAnswer { row, status: "invalid".into(), error: Some(error.error), message: Some(error.message), ..RowAnswer::default() }
+fn invalid(row: u32, name: Option<String>, error: ApiError) -> RowAnswer {
+    RowAnswer { row, status: "invalid".into(), name, error: Some(error.error), message: Some(error.message), ..RowAnswer::default() }
 }
 
 fn as_array(value: Value) -> Result<Vec<Value>, IngestError> {

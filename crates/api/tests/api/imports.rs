@@ -83,6 +83,7 @@ async fn a_preview_normalizes_each_row_names_errors_and_duplicates_and_stores_no
     assert_eq!(rows[0].get("duplicate_of"), None);
     assert_eq!(rows[1]["status"], "invalid");
     assert_eq!(rows[1]["error"], "missing_phone");
+    assert_eq!(rows[1]["name"], "No phone", "an invalid row still names its lead");
     assert_eq!(rows[2]["duplicate_of"], existing);
     assert_eq!(rows[2]["state"], "KA");
     assert_eq!(app.lead_count().await, before, "a preview stores nothing");

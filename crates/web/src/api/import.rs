@@ -73,7 +73,7 @@ impl Api {
     }
 
     /// Every lead the leads table's filters match, in its order, at most
-    /// [`EXPORT_MAX`], fetched [`EXPORT_PAGE`] at a time; `progress` gets
+    /// [`EXPORT_MAX`], fetched up to [`EXPORT_PAGE`] at a time; `progress` gets
     /// the count so far after each page.
     pub async fn export_leads(&self, query: &LeadQuery, offset_minutes: i32, progress: impl Fn(usize)) -> ApiResult<Vec<Lead>> {
         let mut query = query.clone();
@@ -86,7 +86,9 @@ impl Api {
         loop {
             let path = format!("leads?{base}&offset={}", leads.len());
             let page: Vec<Lead> = Self::decode(self.rest("GET", &path, None, None).await?).await?;
-            let done = page.len() < EXPORT_PAGE;
+            // Only an empty page ends it: a server whose row cap is below
+            // EXPORT_PAGE answers short pages that are not the last.
+            let done = page.is_empty();
             leads.extend(page);
             progress(leads.len());
             if done || leads.len() >= EXPORT_MAX {
