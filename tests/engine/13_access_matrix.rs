@@ -141,6 +141,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ),
     ("ingest_lead(payload jsonb)", "select public.ingest_lead('{\"phone\": \"+919811111111\"}')"),
     ("ingest_leads(payloads jsonb)", "select public.ingest_leads('[{\"phone\": \"+919822222222\"}]')"),
+    ("lead_search(term text)", "select count(*) from public.lead_search('Test')"),
     ("my_caller_id()", "select public.my_caller_id()"),
     ("my_role()", "select public.my_role()"),
     ("purge_deliveries()", "select public.purge_deliveries()"),

@@ -128,6 +128,25 @@ impl LeadQuery {
 
     /// The query string (without `?`) for `GET /rest/v1/leads`, in the team's UTC offset.
     pub fn to_query_string(&self, offset_minutes: i32) -> String {
+        self.params(offset_minutes, true)
+    }
+
+    /// The leads table's request: `GET leads?…`, or with a search
+    /// `POST rpc/lead_search?…` and the body `{"term": …}` (the same filters,
+    /// order and page on the function's rows). Through `leads` a search runs
+    /// under RLS, which cannot use the trigram indexes (`ilike` is not
+    /// leakproof); `lead_search` runs as its owner and can
+    /// (supabase/migrations/…002300_million_lead_indexes.sql).
+    pub fn to_request(&self, offset_minutes: i32) -> (String, Option<String>) {
+        let term = search_term(&self.search);
+        if term.is_empty() {
+            return (format!("leads?{}", self.params(offset_minutes, false)), None);
+        }
+        let body = serde_json::json!({ "term": term }).to_string();
+        (format!("rpc/lead_search?{}", self.params(offset_minutes, false)), Some(body))
+    }
+
+    fn params(&self, offset_minutes: i32, with_search: bool) -> String {
         let mut params: Vec<(String, String)> = vec![("select".into(), "*".into())];
         if let Some(status) = self.status {
             params.push(("status".into(), format!("eq.{}", status.as_str())));
@@ -150,7 +169,7 @@ impl LeadQuery {
         if let Some(start) = self.to.as_deref().and_then(|d| time::local_date_start(d, offset_minutes)) {
             params.push(("created_at".into(), format!("lt.{}", time::to_iso_utc(start + time::DAY_MS))));
         }
-        let term = search_term(&self.search);
+        let term = if with_search { search_term(&self.search) } else { String::new() };
         if !term.is_empty() {
             let digits: String = term.chars().filter(char::is_ascii_digit).collect();
             let mut alternatives = vec![format!("name.ilike.*{term}*")];
@@ -288,6 +307,21 @@ mod tests {
         assert!(q.contains("or=%28name.ilike.%2AAsha%2A%29"), "{q}");
         assert!(q.contains("order=name.asc%2Ccreated_at.asc%2Cid.asc"), "{q}");
         assert!(q.ends_with("limit=10&offset=20"), "{q}");
+    }
+
+    #[test]
+    fn a_search_goes_to_lead_search_with_the_same_filters_and_page() {
+        let query = LeadQuery { search: " Asha (K) ".into(), status: Some(LeadStatus::New), page: 1, ..LeadQuery::default() };
+        let (path, body) = query.to_request(0);
+        assert_eq!(path, "rpc/lead_search?select=%2A&status=eq.new&order=created_at.desc%2Cid.desc&limit=25&offset=25");
+        assert_eq!(body.as_deref(), Some(r#"{"term":"Asha K"}"#));
+    }
+
+    #[test]
+    fn without_a_search_the_table_reads_leads() {
+        let (path, body) = LeadQuery::default().to_request(0);
+        assert_eq!(path, "leads?select=%2A&order=created_at.desc%2Cid.desc&limit=25&offset=0");
+        assert_eq!(body, None);
     }
 
     #[test]
