@@ -58,14 +58,14 @@ pub fn SettingsPage() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         notice.set(None);
-        let checked = zones.get().map(|z| form.with_untracked(|f| f.validate(&z, &saved_zone.get_untracked())));
-        match checked {
-            Some(Ok(args)) => {
+        // Without the zone list (still loading, or unreadable) the server checks the zone.
+        let zones = zones.get().unwrap_or_default();
+        match form.with_untracked(|f| f.validate(&zones, &saved_zone.get_untracked())) {
+            Ok(args) => {
                 errors.set(SettingsErrors::new());
                 save.dispatch(args);
             }
-            Some(Err(found)) => errors.set(found),
-            None => {} // the zone list is still loading
+            Err(found) => errors.set(found),
         }
     };
 
