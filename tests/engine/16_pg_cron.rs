@@ -73,6 +73,7 @@ fn the_three_sweeps() -> Vec<(String, String, String, String, String, bool)> {
         job("assign_backlog", "* * * * *", "select public.assign_backlog()"),
         job("purge_deliveries", "0 * * * *", "select engine.purge_deliveries()"),
         job("reassign_stale_leads", "* * * * *", "select public.reassign_stale_leads()"),
+        job("refresh_report_days", "* * * * *", "select engine.refresh_report_days()"),
     ]
 }
 

@@ -39,6 +39,8 @@ mod durable_deliveries;
 mod pg_cron;
 #[path = "17_reports.rs"]
 mod reports;
+#[path = "21_report_rollup.rs"]
+mod report_rollup;
 #[path = "20_caller_queue.rs"]
 mod caller_queue;
 #[path = "19_imports.rs"]
