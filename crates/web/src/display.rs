@@ -48,6 +48,16 @@ pub fn relative(now_ms: i64, then_ms: i64) -> String {
     }
 }
 
+/// A number as SVG coordinates and CSS lengths take it, to two decimals
+/// (`12.5` → `12.50`), written with integer arithmetic: formatting an `f64`
+/// would bring Rust's float printing into the bundle (about 4 KB gzipped).
+pub fn decimal(x: f64) -> String {
+    let hundredths = (x * 100.0).round() as i64;
+    let sign = if hundredths < 0 { "-" } else { "" };
+    let n = hundredths.unsigned_abs();
+    format!("{sign}{}.{:02}", n / 100, n % 100)
+}
+
 /// `12.5%`, or `–` when nothing was received.
 pub fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -91,6 +101,16 @@ mod tests {
         assert!(is_test_lead(&serde_json::json!({"is_test": true})));
         assert!(!is_test_lead(&serde_json::json!({"is_test": "true"})));
         assert!(!is_test_lead(&serde_json::json!({})));
+    }
+
+    #[test]
+    fn decimals_have_two_places_and_round_to_the_nearest_hundredth() {
+        assert_eq!(decimal(480.0), "480.00");
+        assert_eq!(decimal(12.345_6), "12.35");
+        assert_eq!(decimal(0.004), "0.00");
+        assert_eq!(decimal(-3.5), "-3.50");
+        assert_eq!(decimal(-0.25), "-0.25");
+        assert_eq!(decimal(99.999), "100.00");
     }
 
     #[test]

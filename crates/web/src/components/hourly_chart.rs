@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::display::decimal;
 use crate::stats::chart_bars;
 
 const WIDTH: f64 = 480.0;
@@ -17,20 +18,20 @@ pub fn HourlyChart(counts: [u32; 24], current_hour: u32) -> impl IntoView {
     view! {
         <svg
             class="chart"
-            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+            viewBox="0 0 480 140"
             role="img"
             aria-label=summary
             data-testid="hourly-chart"
         >
-            <line class="axis" x1=LEFT y1=HEIGHT - BOTTOM x2=WIDTH y2=HEIGHT - BOTTOM></line>
-            <line class="grid" x1=LEFT y1="0.5" x2=WIDTH y2="0.5"></line>
-            <text class="tick" x=LEFT - 4.0 y="10" text-anchor="end">{max.to_string()}</text>
-            <text class="tick" x=LEFT - 4.0 y=HEIGHT - BOTTOM text-anchor="end">"0"</text>
+            <line class="axis" x1=decimal(LEFT) y1=decimal(HEIGHT - BOTTOM) x2=decimal(WIDTH) y2=decimal(HEIGHT - BOTTOM)></line>
+            <line class="grid" x1=decimal(LEFT) y1="0.5" x2=decimal(WIDTH) y2="0.5"></line>
+            <text class="tick" x=decimal(LEFT - 4.0) y="10" text-anchor="end">{max.to_string()}</text>
+            <text class="tick" x=decimal(LEFT - 4.0) y=decimal(HEIGHT - BOTTOM) text-anchor="end">"0"</text>
             {bars
                 .into_iter()
                 .map(|bar| {
                     let label = (bar.hour % 3 == 0).then(|| view! {
-                        <text class="tick" x=LEFT + bar.x + bar.width / 2.0 y=HEIGHT - 4.0 text-anchor="middle">
+                        <text class="tick" x=decimal(LEFT + bar.x + bar.width / 2.0) y=decimal(HEIGHT - 4.0) text-anchor="middle">
                             {format!("{:02}", bar.hour)}
                         </text>
                     });
@@ -38,10 +39,10 @@ pub fn HourlyChart(counts: [u32; 24], current_hour: u32) -> impl IntoView {
                         <rect
                             class="bar-rect"
                             class:now=bar.hour == current_hour
-                            x=LEFT + bar.x
-                            y=bar.y
-                            width=bar.width
-                            height=bar.height.max(0.0)
+                            x=decimal(LEFT + bar.x)
+                            y=decimal(bar.y)
+                            width=decimal(bar.width)
+                            height=decimal(bar.height.max(0.0))
                             rx="2"
                         >
                             <title>{format!("{:02}:00 – {} leads", bar.hour, bar.count)}</title>

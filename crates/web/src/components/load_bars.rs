@@ -44,7 +44,7 @@ pub fn LoadBars(loads: Vec<CallerLoad>, conversions: Signal<Vec<CallerConversion
                                 aria-valuemax=load.daily_lead_limit.to_string()
                                 aria-valuenow=load.assigned_today.to_string()
                             >
-                                <div class="bar-fill" class:full=full style:width=format!("{fill:.1}%")></div>
+                                <div class="bar-fill" class:full=full style:width=format!("{}%", crate::display::decimal(fill))></div>
                             </div>
                         </li>
                     }

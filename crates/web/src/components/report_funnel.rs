@@ -30,7 +30,7 @@ pub fn ReportFunnel(funnel: Funnel) -> impl IntoView {
                                     " · "{display::percent(n, whole)}
                                 </span>
                             </div>
-                            <div class="bar"><div class="bar-fill" style:width=format!("{width:.1}%")></div></div>
+                            <div class="bar"><div class="bar-fill" style:width=format!("{}%", display::decimal(width))></div></div>
                         </li>
                     }
                 })
