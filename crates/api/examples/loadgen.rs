@@ -42,10 +42,14 @@ struct Options {
     modes: String,
     /// Extra service settings for (a) and (b), e.g. `BATCH_WINDOW_MS=5`.
     service_env: Vec<(String, String)>,
+    /// The migrations localbase applies; the repository's by default. A
+    /// copy of one commit's (`git archive`) keeps work in progress in the
+    /// tree out of a measurement.
+    migrations: Option<std::path::PathBuf>,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new() };
+    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -56,11 +60,12 @@ fn options() -> anyhow::Result<Options> {
             "--db-batch" => o.db_batch = value.parse().context("--db-batch")?,
             "--db-connections" => o.db_connections = value.parse().context("--db-connections")?,
             "--modes" => o.modes = value,
+            "--migrations" => o.migrations = Some(value.into()),
             "--service-env" => {
                 let (k, v) = value.split_once('=').context("--service-env takes KEY=VALUE")?;
                 o.service_env.push((k.to_string(), v.to_string()));
             }
-            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE"),
+            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR"),
         }
         i += 2;
     }
@@ -366,7 +371,7 @@ async fn main() -> anyhow::Result<()> {
         dir: dir.path().to_path_buf(),
         port: 0,
         database_url: None,
-        migrations_dir: localbase::config::repo_migrations_dir(),
+        migrations_dir: o.migrations.clone().unwrap_or_else(localbase::config::repo_migrations_dir),
         migrations: localbase::MigrationRunner::Builtin,
         temporary_database: false,
         ..localbase::Config::default()
