@@ -169,7 +169,11 @@ describe('the caller queue in a real browser', { concurrency: false }, () => {
     for (let i = 0; i < 20; i += 1) await page.keyboard.press('j');
     await eventually('past the last row, j opens the next page on its first lead', async () => (await page.getByTestId('queue-range').textContent()).trim().startsWith('21–'), 5000);
     const secondPage = await shownIds(page);
-    await eventually('the first lead of page 2 is selected', async () => (await selectedId(page)) === secondPage[0], 2000);
+    let lastSelected;
+    await eventually('the first lead of page 2 is selected', async () => {
+      lastSelected = await selectedId(page);
+      return lastSelected === secondPage[0];
+    }, 2000).catch((e) => { throw new Error(`${e.message}; selected ${lastSelected}, page 2 is ${JSON.stringify(secondPage)}`); });
     await page.keyboard.press('p');
     await eventually('p from the top of page 2 selects the last lead of page 1', async () => {
       const ids = await shownIds(page);

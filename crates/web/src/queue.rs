@@ -130,6 +130,7 @@ pub fn newly_assigned(record: &Value, caller_id: i64, now_ms: i64, seen: &[(i64,
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 

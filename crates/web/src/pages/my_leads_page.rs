@@ -82,11 +82,13 @@ pub fn MyLeadsPage() -> impl IntoView {
             if let Ok((rows, _)) = &answer {
                 seen.update_value(|seen| remember(seen, rows));
             }
-            answer
+            // The page the rows are of, which the page signal may have left already.
+            answer.map(|(rows, total)| (rows, total, page))
         }
     });
-    let page_rows = move || leads.get().and_then(Result::ok).map(|(rows, _)| rows).unwrap_or_default();
-    let total = move || leads.get().and_then(Result::ok).map_or(0, |(_, total)| total);
+    let page_rows = move || leads.get().and_then(Result::ok).map(|(rows, _, _)| rows).unwrap_or_default();
+    let total = move || leads.get().and_then(Result::ok).map_or(0, |(_, total, _)| total);
+    let shown_page = move || leads.get().and_then(Result::ok).map_or(0, |(_, _, page)| page);
     let selected_row = move || {
         let count = page_rows().len();
         selected.get().filter(|_| count > 0).map(|row| row.min(count - 1))
@@ -120,7 +122,7 @@ pub fn MyLeadsPage() -> impl IntoView {
         let count = page_rows().len();
         match action {
             KeyAction::Next | KeyAction::Previous => {
-                match queue::step(selected_row(), count, page.get_untracked(), total(), action == KeyAction::Next) {
+                match queue::step(selected_row(), count, shown_page(), total(), action == KeyAction::Next) {
                     Step::Row(row) => selected.set(Some(row)),
                     Step::Page { page: to, last } => {
                         page.set(to);
@@ -169,14 +171,14 @@ pub fn MyLeadsPage() -> impl IntoView {
         {move || match leads.get() {
             None => view! { <p class="loading" role="status">"Loading your leads…"</p> }.into_any(),
             Some(Err(message)) => view! { <ErrorMessage message=message.to_string() on_retry=Callback::new(move |_| leads.refetch())/> }.into_any(),
-            Some(Ok((rows, _))) if rows.is_empty() && !closed.get_untracked() => view! {
+            Some(Ok((rows, _, _))) if rows.is_empty() && !closed.get_untracked() => view! {
                 <p class="empty card">"No open leads right now. New leads appear here as soon as they are assigned to you."</p>
             }.into_any(),
-            Some(Ok((rows, _))) if rows.is_empty() => view! {
+            Some(Ok((rows, _, _))) if rows.is_empty() => view! {
                 <p class="empty card">"No converted or lost leads yet."</p>
             }.into_any(),
-            Some(Ok((rows, total))) => {
-                let shown = rows.len();
+            Some(Ok((rows, total, shown))) => {
+                let count = rows.len();
                 view! {
                     <ol class="my-leads" data-testid="caller-queue">
                         <For each=move || rows.clone() key=|l| (l.id, l.updated_at.clone(), l.status) let:lead>
@@ -195,11 +197,11 @@ pub fn MyLeadsPage() -> impl IntoView {
                         </For>
                     </ol>
                     <nav class="pagination" aria-label="Queue pages">
-                        <button class="button secondary small" disabled=move || page.get() == 0
-                            on:click=move |_| go_to_page(page.get_untracked().saturating_sub(1))>"‹ Previous"</button>
-                        <span data-testid="queue-range">{move || queue::range_text(page.get(), shown, total)}</span>
-                        <button class="button secondary small" disabled=move || page.get() + 1 >= queue::page_count(total)
-                            on:click=move |_| go_to_page(page.get_untracked() + 1)>"Next ›"</button>
+                        <button class="button secondary small" disabled={shown == 0}
+                            on:click=move |_| go_to_page(shown.saturating_sub(1))>"‹ Previous"</button>
+                        <span data-testid="queue-range">{queue::range_text(shown, count, total)}</span>
+                        <button class="button secondary small" disabled={shown + 1 >= queue::page_count(total)}
+                            on:click=move |_| go_to_page(shown + 1)>"Next ›"</button>
                     </nav>
                 }.into_any()
             }
