@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::support::{Caller, Db};
+use crate::support::{as_role, sqlstate, Caller, Db};
 
 /// Noon on 2026-11-30 in Asia/Kolkata (the default zone).
 const NOON: &str = "2026-11-30 12:00+05:30";
@@ -333,4 +333,34 @@ fn ingest_and_updates_of_todays_leads_write_nothing_to_the_rollup() {
         .get(0);
     assert_eq!(today_rows, 0);
     assert_eq!(report(&mut db, "today")["funnel"]["contacted"], 1);
+}
+
+#[test]
+fn admins_and_the_service_role_read_the_rollup_through_report_and_no_api_role_writes_it() {
+    let mut db = db_at_noon();
+    let callers = seed_random(&mut db, 400, 0.33);
+    rebuild(&mut db, "2026-11-01", "2026-11-29");
+    let admin = db.add_member("admin@example.com", "admin", None);
+    let caller = db.add_member("a@example.com", "caller", Some(callers[0]));
+    let owner = report(&mut db, "30d");
+
+    let as_admin: Value = as_role(&mut db.client, "authenticated", Some(&admin), |tx| {
+        tx.query_one("select report('30d')", &[]).unwrap().get(0)
+    });
+    let as_service: Value =
+        as_role(&mut db.client, "service_role", None, |tx| tx.query_one("select report('30d')", &[]).unwrap().get(0));
+    let caller_sees: i64 = as_role(&mut db.client, "authenticated", Some(&caller), |tx| {
+        tx.query_one("select count(*) from engine.report_days", &[]).unwrap().get(0)
+    });
+    let admin_writes = as_role(&mut db.client, "authenticated", Some(&admin), |tx| {
+        sqlstate(tx.execute("delete from engine.report_days", &[]))
+    });
+    let admin_rebuilds = as_role(&mut db.client, "authenticated", Some(&admin), |tx| {
+        sqlstate(tx.query_one("select engine.rebuild_report_days('2026-11-01', '2026-11-02')", &[]))
+    });
+
+    assert_eq!(as_admin, owner);
+    assert_eq!(as_service, owner);
+    assert_eq!(caller_sees, 0, "row level security: admins only");
+    assert_eq!((admin_writes.as_str(), admin_rebuilds.as_str()), ("42501", "42501"));
 }
