@@ -58,7 +58,7 @@ fn outcome(row: &Value) -> String {
     if text("status") == Some("invalid") {
         return format!("Error: {}", text("message").unwrap_or("refused"));
     }
-    if let Some(status) = row.get("imported").and_then(|i| i.get("status")).and_then(Value::as_str) {
+    if let Some(status) = row.get("imported").and_then(Value::as_str) {
         return format!("Already imported ({status})");
     }
     if let Some(id) = number("duplicate_of") {
