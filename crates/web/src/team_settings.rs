@@ -144,10 +144,12 @@ impl SettingsForm {
     }
 }
 
+/// The server's messages are English, so an ASCII capital is enough (and
+/// Unicode's case tables stay out of the bundle).
 fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+        Some(first) => std::iter::once(first.to_ascii_uppercase()).chain(chars).collect(),
         None => String::new(),
     }
 }
