@@ -183,6 +183,7 @@ describe('the caller queue in a real browser', { concurrency: false }, () => {
     const converted = await selectedId(page);
     await page.keyboard.press('3');
     await eventually('3 converts the selected lead', async () => (await leadStatus(stack, converted)) === 'converted', 5000);
+    await eventually('the converted lead leaves the queue', async () => !(await shownIds(page)).includes(converted), 5000);
   });
 
   test('with notifications turned on, a lead newly assigned to the caller shows a desktop notification; her own status changes do not', { timeout: 90000 }, async () => {

@@ -145,10 +145,10 @@ impl CallerConversion {
             .unwrap_or_default()
     }
 
-    /// `25% converted (1 of 4)`, or `no leads yet today`.
+    /// `25% converted (1 of 4)`, or `none received today`.
     pub fn text(&self) -> String {
         if self.received == 0 {
-            return "no leads yet today".to_owned();
+            return "none received today".to_owned();
         }
         format!("{} converted ({} of {})", display::percent(self.converted, self.received), self.converted, self.received)
     }
@@ -210,7 +210,7 @@ mod tests {
         let all = CallerConversion::read_all(&value);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].text(), "25% converted (1 of 4)");
-        assert_eq!(all[1].text(), "no leads yet today");
+        assert_eq!(all[1].text(), "none received today");
         assert_eq!(CallerConversion::read_all(&serde_json::json!({"error": "x"})), vec![]);
     }
 
