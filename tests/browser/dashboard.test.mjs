@@ -240,6 +240,19 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
     }
   });
 
+  test('a caller who opens an admin address directly gets a page saying so and a way back, not a stuck app', { timeout: 60000 }, async () => {
+    const { context, page } = await signIn(stack, PRIYA.email, PRIYA.password);
+    await page.getByRole('heading', { name: 'My leads' }).waitFor();
+    for (const path of ['/callers', '/settings', '/no-such-page']) {
+      await page.goto(new URL(path, stack.web.url).href);
+      await page.getByTestId('no-such-page').waitFor({ timeout: 15000 });
+      assert.equal(await page.getByRole('link', { name: 'Callers' }).count(), 0, `no admin link for a caller on ${path}`);
+    }
+    await page.getByRole('link', { name: 'Go to your start page' }).click();
+    await page.getByRole('heading', { name: 'My leads' }).waitFor({ timeout: 10000 });
+    await context.close();
+  });
+
   test('a missing config.json shows a message instead of a blank screen', { timeout: 30000 }, async () => {
     const bare = await serveWeb(distDir(), null);
     const context = await stack.browser.newContext();

@@ -5,7 +5,7 @@
 
 use bloc_shared::records::{Role, Settings, TeamMember};
 use leptos::prelude::*;
-use leptos_router::components::{Redirect, Route, Router, Routes, A};
+use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
 use crate::api;
@@ -155,7 +155,7 @@ fn Shell(team: Team) -> impl IntoView {
         <main id="main" class="content" tabindex="-1">
             {if is_admin {
                 view! {
-                    <Routes fallback=|| view! { <Redirect path="/"/> }>
+                    <Routes fallback=NoSuchPage>
                         <Route path=path!("/") view=DashboardPage/>
                         <Route path=path!("/leads") view=LeadsPage/>
                         <Route path=path!("/leads/import") view=ImportPage/>
@@ -167,12 +167,27 @@ fn Shell(team: Team) -> impl IntoView {
                 .into_any()
             } else {
                 view! {
-                    <Routes fallback=|| view! { <Redirect path="/"/> }>
+                    <Routes fallback=NoSuchPage>
                         <Route path=path!("/") view=MyLeadsPage/>
                     </Routes>
                 }
                 .into_any()
             }}
         </main>
+    }
+}
+
+/// What a path outside the signed-in role's routes shows: a caller who opens
+/// an admin link, or a mistyped address. A page rather than a redirect: a
+/// `<Redirect>` rendered on the first load trapped the app (a caller opening
+/// `/callers` was left on "Loading your workspace…").
+#[component]
+fn NoSuchPage() -> impl IntoView {
+    view! {
+        <section class="card narrow" data-testid="no-such-page">
+            <h1>"Page not available"</h1>
+            <p>"This address is not a page you can open with your role."</p>
+            <A href="/">"Go to your start page"</A>
+        </section>
     }
 }
