@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{as_role, phone, sqlstate, Caller, Db};
+use crate::support::{as_role, phone, plain_numbers, sqlstate, Caller, Db};
 
 /// The page the web app asks for (`order=follow_up.asc,assigned_at.asc,id.asc`).
 const QUEUE_PAGE: &str = "select id from caller_queue where caller_id = $1 order by follow_up, assigned_at, id limit $2 offset $3";
@@ -130,7 +130,7 @@ fn a_callers_conversion_today_is_the_share_of_todays_leads_it_holds_that_convert
     let tomorrow = conversion(&mut db, &admin);
 
     assert_eq!(
-        today,
+        plain_numbers(today),
         json!([
             {"caller_id": asha, "received": 4, "converted": 1, "conversion_rate": 0.25},
             {"caller_id": idle, "received": 0, "converted": 0, "conversion_rate": null},

@@ -161,3 +161,19 @@ pub fn sqlstate(result: Result<impl Sized, postgres::Error>) -> String {
         Err(e) => e.code().map(|c| c.code().to_string()).unwrap_or_else(|| e.to_string()),
     }
 }
+
+/// `value` with every non-integer number rebuilt from its `f64`, so a
+/// numeric's trailing zeros compare equal to the literal a test writes:
+/// PostgreSQL renders `round(1 / 4.0, 4)` as `0.2500`, and when serde_json's
+/// `arbitrary_precision` feature is on (feature unification in a whole-workspace
+/// build turns it on) `0.2500` and `0.25` are different `Number`s.
+pub fn plain_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+            n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Number(n))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(plain_numbers).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, plain_numbers(v))).collect()),
+        other => other,
+    }
+}
