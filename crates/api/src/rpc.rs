@@ -121,13 +121,13 @@ impl Rest {
 
     /// `ingest_lead(payload)`: one lead.
     pub async fn ingest_lead(&self, payload: &IngestPayload) -> Result<IngestResult, RpcError> {
-        let value = self.call("ingest_lead", &json!({ "payload": payload })).await?;
+        let value = self.call("ingest_lead", &json!({ "payload": payload }), None).await?;
         serde_json::from_value(value).map_err(RpcError::unexpected)
     }
 
     /// `ingest_leads(payloads)`: one result per payload, in order.
     pub async fn ingest_leads(&self, payloads: &[IngestPayload]) -> Result<Vec<IngestResult>, RpcError> {
-        let value = self.call("ingest_leads", &json!({ "payloads": payloads })).await?;
+        let value = self.call("ingest_leads", &json!({ "payloads": payloads }), None).await?;
         let results: Vec<IngestResult> =
             serde_json::from_value(value).map_err(RpcError::unexpected)?;
         if results.len() != payloads.len() {
@@ -138,33 +138,17 @@ impl Rest {
 
     /// A no-argument maintenance RPC (`reassign_stale_leads`, `assign_backlog`).
     pub async fn maintenance(&self, function: &str) -> Result<Value, RpcError> {
-        self.call(function, &json!({})).await
+        self.call(function, &json!({}), None).await
     }
 
     /// `function(params)` with a signed-in user's access token in place of
     /// the service key's, so the database's own checks (`my_role()`, RLS,
     /// grants) decide. The `apikey` stays the service's: the gateway lets a
-    /// user JWT in `Authorization` through. 400, 401 and 403 are
-    /// [`RpcError::Refused`] (the user's, not the service's, problem).
+    /// user JWT in `Authorization` through. A 4xx other than 404 is
+    /// [`RpcError::Refused`] (the user or the user's request, not the
+    /// service; [`RpcError::fault`] tells which).
     pub async fn call_as_user(&self, function: &str, params: &Value, token: &str) -> Result<Value, RpcError> {
-        let response = self
-            .client
-            .rpc(function, params.to_string())
-            .auth(token)
-            .build()
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(RpcError::unreachable)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(RpcError::unreachable)?;
-        if matches!(status, 400 | 401 | 403) {
-            return Err(RpcError::Refused { status, body: truncate(&mask_phones(&String::from_utf8_lossy(&body))) });
-        }
-        if !(200..300).contains(&status) {
-            return Err(RpcError::from_status(status, &String::from_utf8_lossy(&body)));
-        }
-        serde_json::from_slice(&body).map_err(RpcError::unexpected)
+        self.call(function, params, Some(token)).await
     }
 
     /// PostgREST and the database both answer: a one-row read of `settings`.
@@ -187,19 +171,24 @@ impl Rest {
         Ok(())
     }
 
-    async fn call(&self, function: &str, params: &Value) -> Result<Value, RpcError> {
-        let response = self
-            .client
-            .rpc(function, params.to_string())
-            .build()
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(RpcError::unreachable)?;
+    /// The one way an RPC is sent: with the service key, or with `token`
+    /// (a user's access token) in `Authorization` instead.
+    async fn call(&self, function: &str, params: &Value, token: Option<&str>) -> Result<Value, RpcError> {
+        let mut request = self.client.rpc(function, params.to_string());
+        if let Some(token) = token {
+            request = request.auth(token);
+        }
+        let response = request.build().timeout(self.timeout).send().await.map_err(RpcError::unreachable)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(RpcError::unreachable)?;
         if !(200..300).contains(&status) {
-            return Err(RpcError::from_status(status, &String::from_utf8_lossy(&body)));
+            let body = String::from_utf8_lossy(&body);
+            return Err(match token {
+                Some(_) if (400..500).contains(&status) && status != 404 => {
+                    RpcError::Refused { status, body: truncate(&mask_phones(&body)) }
+                }
+                _ => RpcError::from_status(status, &body),
+            });
         }
         serde_json::from_slice(&body).map_err(RpcError::unexpected)
     }
