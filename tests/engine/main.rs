@@ -47,3 +47,5 @@ mod caller_queue;
 mod imports;
 #[path = "18_settings_audit.rs"]
 mod settings_audit;
+#[path = "22_reference_checks.rs"]
+mod reference_checks;
