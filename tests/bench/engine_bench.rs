@@ -14,6 +14,9 @@
 //!   the same cluster, and their cells alternate (engine 1, engine 2, … for
 //!   each design and connection count, `--rounds` times), so they see the
 //!   same machine load. A ratio to the first engine is printed per cell.
+//! - Each engine's index names on `leads` are printed with the table, with
+//!   what differs from the last engine's (see tests/bench/*.sql for the
+//!   index-set variants docs/benchmarks.md compares).
 //! - `--designs`: `probe` (the commit-flush baseline), `lead` (`ingest_lead`),
 //!   or a batch size for `ingest_leads`.
 
@@ -105,11 +108,24 @@ fn main() -> anyhow::Result<()> {
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let indexes = runtime.block_on(leads_indexes(&urls))?;
     let plan = Plan { designs, connections, rounds, duration: Duration::from_secs(seconds) };
     let cells = runtime.block_on(run_all(&urls, &plan))?;
 
+    // Each engine's indexes on `leads` (every ingested lead maintains them),
+    // and how they differ from the last engine's, so that a comparison meant
+    // to be on the same index set shows when it is not.
+    let reference = indexes.last().cloned().unwrap_or_default();
     for (i, migrations) in engines.iter().enumerate() {
         println!("engine {}: {}", i + 1, migrations.display());
+        let extra: Vec<&str> = indexes[i].iter().filter(|n| !reference.contains(n)).map(String::as_str).collect();
+        let missing: Vec<&str> = reference.iter().filter(|n| !indexes[i].contains(n)).map(String::as_str).collect();
+        println!(
+            "  {} indexes on leads{}{}",
+            indexes[i].len(),
+            if extra.is_empty() { String::new() } else { format!("; not in the last engine: {}", extra.join(", ")) },
+            if missing.is_empty() { String::new() } else { format!("; lacks the last engine's: {}", missing.join(", ")) },
+        );
     }
     println!();
     println!("| Engine | Design | Connections | Leads/s | p50 per call | p99 per call | Leads | vs engine 1 |");
@@ -146,6 +162,19 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// The names of the indexes on `public.leads` in each engine's database.
+async fn leads_indexes(urls: &[String]) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut all = Vec::new();
+    for url in urls {
+        let client = connect(url).await?;
+        let rows = client
+            .query("select indexname::text from pg_indexes where schemaname = 'public' and tablename = 'leads' order by 1", &[])
+            .await?;
+        all.push(rows.iter().map(|r| r.get(0)).collect());
+    }
+    Ok(all)
 }
 
 async fn run_all(urls: &[String], plan: &Plan) -> anyhow::Result<Vec<Cell>> {
