@@ -14,7 +14,9 @@
 //! spread over 90 days with set-based SQL: 50 callers, realistic statuses,
 //! states, sources, names and phones, one assignment log per assigned lead
 //! (plus an earlier one for the 2 % moved by the SLA sweep) and the daily
-//! loads. It then starts the `localbase` binary (`LOCALBASE_BIN`, else beside
+//! loads. Every run then builds the report rollup of every closed day, as
+//! the every-minute pg_cron job `refresh_report_days` would have (this
+//! cluster runs no pg_cron). It then starts the `localbase` binary (`LOCALBASE_BIN`, else beside
 //! this example's profile folder) over that database, signs in an admin and
 //! a caller through localbase Auth, and sends each request of [`requests`]
 //! with the headers the web app sends (`apikey`, the user's Bearer token,
@@ -68,14 +70,31 @@ fn rpc(name: &str, who: Who, function: &str, body: Value) -> Req {
     Req { name: name.into(), who, method: "POST", path: format!("rpc/{function}"), body: Some(body), prefer: None }
 }
 
-/// The leads table's search, newest first: `POST rpc/lead_search` with the
-/// term (web app now), or `GET leads?or=(name.ilike…)` (`--web-before`).
+/// The leads table's search, newest first, on the first page.
 fn search(f: &Fixture, name: &str, term: &str, or_param: &str) -> Req {
+    search_page(f, name, term, or_param, json!({}), 0)
+}
+
+/// The leads table's search as `crates/web/src/query.rs` sends it: `POST
+/// rpc/lead_search?select=*&order=…` with the term, the filters in
+/// `args` (`{"status": "new"}`, and `sort`/`descending`, newest first
+/// unless named), one row more than a page of 25 and the page's offset,
+/// without `Prefer: count` (a search shows no total). `--web-before`: `GET
+/// leads?or=(name.ilike…)` newest first with `count=exact`, as before
+/// issue 12 §5 (`args` and `page` ignored).
+fn search_page(f: &Fixture, name: &str, term: &str, or_param: &str, args: Value, page: u64) -> Req {
     if f.before {
         return get(name, Who::Admin, leads_table(&format!("or={or_param}"), &desc(f, "created_at"), 0), Some("count=exact"));
     }
-    let path = format!("rpc/lead_search?select=%2A&order={}&limit=25&offset=0", desc(f, "created_at"));
-    Req { name: name.into(), who: Who::Admin, method: "POST", path, body: Some(json!({"term": term})), prefer: Some("count=planned") }
+    let mut body = json!({"term": term, "sort": "created_at", "descending": true, "row_limit": 26, "row_offset": page * 25});
+    body.as_object_mut().unwrap().extend(args.as_object().unwrap().clone());
+    let dir = if body["descending"] == true { "desc" } else { "asc" };
+    let order = match body["sort"].as_str().unwrap() {
+        "created_at" => format!("created_at.{dir}%2Cid.{dir}"),
+        column => format!("{column}.{dir}%2Ccreated_at.{dir}%2Cid.{dir}"),
+    };
+    let path = format!("rpc/lead_search?select=%2A&order={order}");
+    Req { name: name.into(), who: Who::Admin, method: "POST", path, body: Some(body), prefer: None }
 }
 
 /// What the seed and sign-in left for the requests to name.
@@ -105,10 +124,27 @@ fn leads_table(filters: &str, order: &str, page: u64) -> String {
     format!("leads?select=%2A&{filters}order={order}&limit=25&offset={}", page * 25)
 }
 
-/// A descending order on `column` with `id` as the tie-break.
+/// A descending order on `column` as the web app sends it
+/// (`query::LeadQuery::order`): the column, then the time received, then
+/// `id`, all descending, so one `(column, created_at, id)` index serves it.
+/// `--web-before`: `column.desc.nullslast,id.desc`, as before issue 12 §5.
 fn desc(f: &Fixture, column: &str) -> String {
-    let nulls = if f.before { ".nullslast" } else { "" };
-    format!("{column}.desc{nulls}%2Cid.desc")
+    if f.before {
+        return format!("{column}.desc.nullslast%2Cid.desc");
+    }
+    match column {
+        "created_at" => "created_at.desc%2Cid.desc".into(),
+        _ => format!("{column}.desc%2Ccreated_at.desc%2Cid.desc"),
+    }
+}
+
+/// An ascending order on `column` as the web app sends it (see [`desc`]);
+/// `--web-before`: `column.asc,id.asc`.
+fn asc(f: &Fixture, column: &str) -> String {
+    if f.before {
+        return format!("{column}.asc%2Cid.asc");
+    }
+    format!("{column}.asc%2Ccreated_at.asc%2Cid.asc")
 }
 
 /// Every request, in the order the app makes them. Add a line here when the
@@ -142,6 +178,8 @@ fn requests(f: &Fixture) -> Vec<Req> {
         ),
         // The leads table: each filter alone, a few together, search, sorts, deep pages.
         get("leads: first page", Admin, t(""), count),
+        // The Source filter's options (absent before migration …2800).
+        rpc("leads: sources in use", Admin, "lead_sources", json!({})),
         get("leads: status new", Admin, t("status=eq.new"), count),
         get("leads: status converted", Admin, t("status=eq.converted"), count),
         get("leads: status unassigned", Admin, t("status=eq.unassigned"), count),
@@ -174,11 +212,19 @@ fn requests(f: &Fixture) -> Vec<Req> {
             "9876543210",
             "%28name.ilike.%2A9876543210%2A%2Cphone.like.%2A9876543210%2A%29",
         ),
-        search(f, "leads: search 2 letters (ri)", "ri", "%28name.ilike.%2Ari%2A%29"),
-        get("leads: sort name asc", Admin, leads_table("", "name.asc%2Cid.asc", 0), count),
+        // Under 3 characters the web app sends no search (query::MIN_SEARCH_CHARS).
+        search(f, "leads: search 3 letters (ash)", "ash", "%28name.ilike.%2Aash%2A%29"),
+        search_page(f, "leads: search Priya, status converted", "Priya", "", json!({"status": "converted"}), 0),
+        search_page(f, "leads: search Priya, state SK", "Priya", "", json!({"state": "SK"}), 0),
+        search_page(f, "leads: search Priya, sort name asc", "Priya", "", json!({"sort": "name", "descending": false}), 0),
+        search_page(f, "leads: search Priya, sort status desc", "Priya", "", json!({"sort": "status"}), 0),
+        search_page(f, "leads: search Priya page 40", "Priya", "", json!({}), 39),
+        search_page(f, "leads: search Priya page 400", "Priya", "", json!({}), 399),
+        search_page(f, "leads: search Priya Naidu page 20", "Priya Naidu", "", json!({}), 19),
+        get("leads: sort name asc", Admin, leads_table("", &asc(f, "name"), 0), count),
         get("leads: sort name desc", Admin, leads_table("", &desc(f, "name"), 0), count),
-        get("leads: sort state asc", Admin, leads_table("", "state.asc%2Cid.asc", 0), count),
-        get("leads: sort status asc", Admin, leads_table("", "status.asc%2Cid.asc", 0), count),
+        get("leads: sort state asc", Admin, leads_table("", &asc(f, "state"), 0), count),
+        get("leads: sort status asc", Admin, leads_table("", &asc(f, "status"), 0), count),
         get("leads: sort assigned desc", Admin, leads_table("", &desc(f, "assigned_at"), 0), count),
         get("leads: page 40", Admin, leads_table("", &newest, 39), count),
         get("leads: page 400 (the deepest)", Admin, leads_table("", &newest, 399), count),
@@ -358,6 +404,36 @@ fn seed(url: &str, leads: i32) {
     println!("vacuum analyze done, {:.1} s in all", started.elapsed().as_secs_f64());
 }
 
+/// Does what the every-minute pg_cron job `refresh_report_days` would have
+/// done by the time a manager opens the reports (this cluster runs without
+/// pg_cron): builds the report rollup of every closed day not yet built or
+/// marked dirty, 31 days per call, until nothing is left. Without it every
+/// day of a fresh seed would be computed live and the report timings would
+/// measure a state production never stays in.
+fn refresh_report_rollup(url: &str) {
+    let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let exists: bool = db
+        .query_one("select pg_catalog.to_regprocedure('engine.refresh_report_days()') is not null", &[])
+        .unwrap()
+        .get(0);
+    if !exists {
+        return;
+    }
+    let started = Instant::now();
+    let mut days = 0;
+    loop {
+        let built: i32 = db.query_one("select engine.refresh_report_days()", &[]).unwrap().get(0);
+        if built == 0 {
+            break;
+        }
+        days += built;
+    }
+    if days > 0 {
+        db.batch_execute("vacuum analyze engine.report_days, engine.report_first_contacts").unwrap();
+        println!("report rollup: built {days} days in {:.1} s (what pg_cron's job would have done)", started.elapsed().as_secs_f64());
+    }
+}
+
 // ----------------------------------------------------------------- services
 
 fn localbase_binary() -> PathBuf {
@@ -479,6 +555,7 @@ fn main() {
     let applied = pgcluster::migrations::apply(&db_url, &migrations).unwrap();
     println!("cluster up, migrations from {} applied now: {applied:?}", migrations.display());
     seed(&db_url, i32::try_from(leads).unwrap());
+    refresh_report_rollup(&db_url);
     if !applied.is_empty() {
         let mut db = postgres::Client::connect(&db_url, postgres::NoTls).unwrap();
         db.batch_execute("analyze").unwrap();
