@@ -19,6 +19,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use bloc_shared::ingest::ApiError;
 
+use crate::rpc::{likely_cause, Fault, RpcError};
+
 /// Seconds a sender should wait before retrying after a 503.
 pub const RETRY_AFTER_SECS: u64 = 5;
 
@@ -52,6 +54,10 @@ pub enum IngestError {
     Unavailable,
     #[error("the lead store refuses this service's configuration; nothing was stored")]
     UpstreamMisconfigured,
+    /// The lead store refused the request this service built, or answered
+    /// what it cannot read: a bug of ours, logged; the body says no more.
+    #[error("the service could not complete this request; nothing was stored")]
+    Internal,
 }
 
 impl IngestError {
@@ -70,6 +76,7 @@ impl IngestError {
             IngestError::BodyReadTimeout { .. } => "body_read_timeout",
             IngestError::Unavailable => "unavailable",
             IngestError::UpstreamMisconfigured => "upstream_misconfigured",
+            IngestError::Internal => "internal_error",
         }
     }
 
@@ -78,6 +85,36 @@ impl IngestError {
         match self {
             IngestError::Invalid(e) => e.clone(),
             other => ApiError::new(other.code(), other.to_string()),
+        }
+    }
+
+    /// What to answer for a PostgREST call that failed, by its one
+    /// classification ([`RpcError::fault`]), logged here: transient 503,
+    /// PostgREST refusing the service 500 `upstream_misconfigured`, our own
+    /// request refused 500 `internal_error`, a user's refused token 401 or
+    /// role 403, and the user's data refused by the RPC 400 `malformed_body`
+    /// with the database's message (only a user's call has that fault).
+    pub fn from_rpc(error: &RpcError) -> IngestError {
+        match error.fault() {
+            Fault::Transient => {
+                tracing::warn!(%error, "not stored: lead store unavailable");
+                IngestError::Unavailable
+            }
+            Fault::Misconfigured => {
+                let status = match error {
+                    RpcError::Misconfigured { status, .. } | RpcError::Refused { status, .. } => *status,
+                    _ => 0,
+                };
+                tracing::error!(%error, "not stored: PostgREST refuses this service ({})", likely_cause(status));
+                IngestError::UpstreamMisconfigured
+            }
+            Fault::OurRequest => {
+                tracing::error!(%error, "not stored: PostgREST refused the request this service built");
+                IngestError::Internal
+            }
+            Fault::SignIn => IngestError::SignInRequired,
+            Fault::Forbidden => IngestError::Forbidden,
+            Fault::Data => IngestError::MalformedBody(format!("the lead store refused the request: {}", error.data_message())),
         }
     }
 
@@ -102,7 +139,7 @@ impl ResponseError for IngestError {
             IngestError::BodyReadTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             IngestError::Invalid(_) | IngestError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::UpstreamMisconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            IngestError::UpstreamMisconfigured | IngestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -53,6 +53,97 @@ impl RpcError {
     }
 }
 
+/// What a failed PostgREST call means for the route that made it: the one
+/// classification every route answers from ([`RpcError::fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Unreachable, timed out, or PostgREST or the database answered that it
+    /// cannot now (PostgreSQL 08xxx connection, 40xxx serialization or
+    /// deadlock, 53xxx resources, 55P03 lock timeout, 57014 statement
+    /// timeout or cancel, 57P0x shutdown; any other 5xx): 503, retry.
+    Transient,
+    /// The service's key, a grant or an RPC is wrong (401, 403 or 404 to the
+    /// service's own call; a user's call refused for a missing EXECUTE grant;
+    /// a missing RPC). 500: waiting does not fix it.
+    Misconfigured,
+    /// PostgREST or the database refused the request this service built
+    /// (PGRST1xx, an ambiguous RPC, any other 3xx or 4xx), or answered
+    /// something this service cannot read: a bug of ours, never the
+    /// sender's. 500.
+    OurRequest,
+    /// The user's access token was refused (missing, expired, forged). 401.
+    SignIn,
+    /// The user is signed in and not allowed (42501 from the RPC's own check). 403.
+    Forbidden,
+    /// The RPC refused the data the user sent (22xxx, 23xxx, P0001, raised
+    /// with its own message). 4xx, nothing stored.
+    Data,
+}
+
+impl RpcError {
+    /// This error's [`Fault`]. A user's call ([`RpcError::Refused`]) is
+    /// judged as the user's; a data error (22xxx, 23xxx) to the service's
+    /// own call is not the sender's (the ingest RPCs answer a refused lead
+    /// as a result, not an error), so it stays transient as any other
+    /// database error the service cannot act on.
+    pub fn fault(&self) -> Fault {
+        match self {
+            RpcError::Unreachable(_) => Fault::Transient,
+            RpcError::Unexpected(_) => Fault::OurRequest,
+            RpcError::Misconfigured { .. } => Fault::Misconfigured,
+            RpcError::Status { status, body } => fault_of(*status, body, false),
+            RpcError::Refused { status, body } => fault_of(*status, body, true),
+        }
+    }
+
+    /// The database's own message for a [`Fault::Data`] error (phones
+    /// masked), or a fixed text when the answer has none.
+    pub fn data_message(&self) -> String {
+        let (RpcError::Refused { body, .. } | RpcError::Status { body, .. }) = self else {
+            return "the lead store refused the request".into();
+        };
+        serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|answer| answer.get("message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| "the lead store refused the request".into())
+    }
+}
+
+fn fault_of(status: u16, body: &str, user: bool) -> Fault {
+    let code = error_code(body).unwrap_or_default();
+    let class = code.get(..2).unwrap_or_default();
+    if matches!(class, "08" | "40" | "53") || matches!(code, "55P03" | "57014" | "57P01" | "57P02" | "57P03") {
+        return Fault::Transient;
+    }
+    if user {
+        match code {
+            "42501" if body.contains("permission denied for function") => return Fault::Misconfigured,
+            "42501" => return Fault::Forbidden,
+            "PGRST300" => return Fault::Misconfigured,
+            "PGRST301" | "PGRST302" | "PGRST303" => return Fault::SignIn,
+            "P0001" => return Fault::Data,
+            _ if matches!(class, "22" | "23") => return Fault::Data,
+            _ => {}
+        }
+    }
+    match status {
+        401 if user => Fault::SignIn,
+        403 if user => Fault::Forbidden,
+        401 | 403 | 404 => Fault::Misconfigured,
+        _ if matches!(class, "22" | "23") || code == "P0001" => Fault::Transient,
+        500..=599 => Fault::Transient,
+        _ => Fault::OurRequest,
+    }
+}
+
+/// The `code` of a PostgREST error answer (`"PGRST202"`, a SQLSTATE such as
+/// `"57014"`), read without parsing: the text may have been cut short.
+fn error_code(body: &str) -> Option<&str> {
+    let rest = &body[body.find("\"code\"")? + 6..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    rest.get(..rest.find('"')?)
+}
+
 /// What a 401, 403 or 404 from PostgREST most likely means, for the log
 /// line and the readiness answer.
 pub fn likely_cause(status: u16) -> &'static str {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::to_hex;
 use crate::error::IngestError;
-use crate::rpc::{likely_cause, RpcError};
+use crate::rpc::RpcError;
 use crate::state::AppState;
 
 /// Stores `payloads` and returns one result per payload, in order.
@@ -60,22 +60,14 @@ pub fn body_hash(body: &[u8]) -> String {
     to_hex(&Sha256::digest(body))
 }
 
-/// Counts and logs `leads` the store did not take, and says what to answer.
-/// The error text is already phone-masked (see [`RpcError`]).
+/// Counts and logs `leads` the store did not take, and says what to answer
+/// ([`IngestError::from_rpc`]). The error text is already phone-masked
+/// (see [`RpcError`]).
 fn not_stored(state: &AppState, leads: usize, error: &RpcError) -> IngestError {
     for _ in 0..leads {
         state.metrics.observe_lead("unavailable");
     }
-    match error {
-        RpcError::Misconfigured { status, .. } => {
-            tracing::error!(leads, %error, "leads not stored: PostgREST refuses this service ({})", likely_cause(*status));
-            IngestError::UpstreamMisconfigured
-        }
-        _ => {
-            tracing::warn!(leads, %error, "leads not stored: lead store unavailable");
-            IngestError::Unavailable
-        }
-    }
+    tracing::info_span!("not_stored", leads).in_scope(|| IngestError::from_rpc(error))
 }
 
 #[cfg(test)]

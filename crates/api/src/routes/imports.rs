@@ -10,13 +10,12 @@
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bloc_shared::fields::RawLead;
-use bloc_shared::ingest::{mask_phone, normalize_lead, ApiError, IngestPayload};
+use bloc_shared::ingest::{normalize_lead, ApiError, IngestPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::error::IngestError;
 use crate::routes::ingest::read_body;
-use crate::rpc::{likely_cause, RpcError};
 use crate::state::AppState;
 
 /// Most rows in one request; the web app sends 500 at a time.
@@ -103,7 +102,7 @@ pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<A
         Vec::new()
     } else {
         let params = json!({"p_import_ref": normalized.import_ref, "p_rows": valid});
-        as_array(state.rest.call_as_user("import_preview", &params, token).await.map_err(|e| refused(&e))?)?
+        as_array(state.rest.call_as_user("import_preview", &params, token).await.map_err(|e| IngestError::from_rpc(&e))?)?
     };
     let mut found = found.into_iter();
     let mut rows = Vec::with_capacity(normalized.rows.len());
@@ -111,7 +110,7 @@ pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<A
         rows.push(match lead {
             Err(error) => invalid(row, name, error),
             Ok(lead) => {
-                let item = found.next().ok_or(IngestError::Unavailable)?;
+                let item = found.next().ok_or_else(short_answer)?;
                 let imported = item.get("imported").and_then(|i| i.get("status")).and_then(Value::as_str).map(str::to_owned);
                 RowAnswer {
                     row,
@@ -141,7 +140,7 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         Vec::new()
     } else {
         let params = json!({"p_import_ref": normalized.import_ref, "p_rows": valid});
-        as_array(state.rest.call_as_user("import_leads", &params, token).await.map_err(|e| refused(&e))?)?
+        as_array(state.rest.call_as_user("import_leads", &params, token).await.map_err(|e| IngestError::from_rpc(&e))?)?
     };
     let mut stored = stored.into_iter();
     let mut rows = Vec::with_capacity(normalized.rows.len());
@@ -150,7 +149,7 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         rows.push(match lead {
             Err(error) => invalid(row, name, error),
             Ok(lead) => {
-                let item = stored.next().ok_or(IngestError::Unavailable)?;
+                let item = stored.next().ok_or_else(short_answer)?;
                 let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
                 let status = text("status").unwrap_or_else(|| "invalid".into());
                 let replayed = item.get("replayed").and_then(Value::as_bool).unwrap_or(false);
@@ -236,41 +235,27 @@ fn invalid(row: u32, name: Option<String>, error: ApiError) -> RowAnswer {
     RowAnswer { row, status: "invalid".into(), name, error: Some(error.error), message: Some(error.message), ..RowAnswer::default() }
 }
 
+/// The RPC's answer as one item per row sent; anything else is a bug of
+/// ours (500 `internal_error`, logged), not an outage.
 fn as_array(value: Value) -> Result<Vec<Value>, IngestError> {
     match value {
         Value::Array(items) => Ok(items),
         _ => {
             tracing::error!("import RPC answered something other than an array");
-            Err(IngestError::Unavailable)
+            Err(IngestError::Internal)
         }
     }
 }
 
-/// What to answer when PostgREST refused the manager's call: a refused or
-/// expired token is 401 (sign in again), a signed-in non-admin 403, the
-/// database refusing the request's shape 400; an unreachable store 503.
-fn refused(error: &RpcError) -> IngestError {
-    match error {
-        RpcError::Refused { status: 403, .. } => IngestError::Forbidden,
-        RpcError::Refused { status: 401, body } if body.contains("42501") => IngestError::Forbidden,
-        RpcError::Refused { status: 401, .. } => IngestError::SignInRequired,
-        RpcError::Refused { status: 400, body } => {
-            IngestError::MalformedBody(format!("the lead store refused the request: {}", mask_phone(body)))
-        }
-        RpcError::Misconfigured { status, .. } => {
-            tracing::error!(%error, "import not stored: PostgREST refuses ({})", likely_cause(*status));
-            IngestError::UpstreamMisconfigured
-        }
-        _ => {
-            tracing::warn!(%error, "import not stored: lead store unavailable");
-            IngestError::Unavailable
-        }
-    }
+fn short_answer() -> IngestError {
+    tracing::error!("import RPC answered fewer items than rows sent");
+    IngestError::Internal
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::RpcError;
 
     fn request(import_ref: &str, rows: &[u32]) -> ImportRequest {
         ImportRequest {
@@ -294,12 +279,35 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_token_is_401_a_non_admin_403_and_an_outage_503() {
-        let status = |e: RpcError| actix_web::ResponseError::status_code(&refused(&e)).as_u16();
-        assert_eq!(status(RpcError::Refused { status: 401, body: r#"{"code":"PGRST301"}"#.into() }), 401);
-        assert_eq!(status(RpcError::Refused { status: 401, body: r#"{"code":"42501"}"#.into() }), 403);
-        assert_eq!(status(RpcError::Refused { status: 403, body: "{}".into() }), 403);
-        assert_eq!(status(RpcError::Status { status: 500, body: "{}".into() }), 503);
-        assert_eq!(status(RpcError::Unreachable("timed out".into())), 503);
+    fn each_fault_of_an_import_rpc_gets_its_own_status() {
+        let user = |status: u16, body: &str| {
+            let error = RpcError::Refused { status, body: body.into() };
+            actix_web::ResponseError::status_code(&IngestError::from_rpc(&error)).as_u16()
+        };
+        let service = |error: RpcError| actix_web::ResponseError::status_code(&IngestError::from_rpc(&error)).as_u16();
+        assert_eq!(user(401, r#"{"code":"PGRST301","message":"JWT expired"}"#), 401);
+        assert_eq!(user(401, r#"{"code":"42501","message":"only admins can import leads"}"#), 403);
+        assert_eq!(user(403, "{}"), 403);
+        assert_eq!(user(401, r#"{"code":"42501","message":"permission denied for function import_leads"}"#), 500);
+        assert_eq!(user(400, r#"{"code":"22023","message":"a row number appears twice"}"#), 400);
+        assert_eq!(user(409, r#"{"code":"23505","message":"duplicate key"}"#), 400);
+        assert_eq!(user(400, r#"{"code":"PGRST102","message":"Invalid body"}"#), 500);
+        assert_eq!(user(400, r#"{"code":"42703","message":"column x does not exist"}"#), 500);
+        assert_eq!(user(409, r#"{"code":"40001","message":"could not serialize"}"#), 503);
+        for code in ["57014", "40P01", "53300", "08006", "57P01", "55P03"] {
+            assert_eq!(service(RpcError::Status { status: 500, body: format!(r#"{{"code":"{code}"}}"#) }), 503, "{code}");
+        }
+        assert_eq!(service(RpcError::Status { status: 300, body: r#"{"code":"PGRST203"}"#.into() }), 500);
+        assert_eq!(service(RpcError::Status { status: 503, body: "no JSON".into() }), 503);
+        assert_eq!(service(RpcError::Unreachable("timed out".into())), 503);
+        assert_eq!(service(RpcError::Unexpected("not an array".into())), 500);
+    }
+
+    #[test]
+    fn a_data_error_names_the_database_message_and_no_more() {
+        let error = RpcError::Refused { status: 400, body: r#"{"code":"22023","message":"a row number appears twice","hint":null}"#.into() };
+        let answer = IngestError::from_rpc(&error).body();
+        assert_eq!(answer.error, "malformed_body");
+        assert_eq!(answer.message, "the lead store refused the request: a row number appears twice");
     }
 }

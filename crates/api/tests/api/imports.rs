@@ -202,3 +202,162 @@ async fn an_unreachable_store_is_503_with_retry_after() {
     assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
     assert_eq!(json(response).await["error"], "unavailable");
 }
+
+/// A second connection to the test's database, for a transaction of its own.
+async fn connect(app: &TestApp) -> tokio_postgres::Client {
+    let url = app.base.as_ref().expect("localbase").db_url().to_owned();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Holds this file's import lock (the one `import_leads` takes first) until
+/// the returned connection ends its transaction.
+async fn hold_the_import_lock(app: &TestApp) -> tokio_postgres::Client {
+    let holder = connect(app).await;
+    holder
+        .batch_execute(&format!("begin; select pg_advisory_xact_lock(1112297286, hashtext('{FILE}'))"))
+        .await
+        .unwrap();
+    holder
+}
+
+/// Posts `path` until it answers `status` (a schema reload takes from
+/// milliseconds to seconds), at most 30 s; the last answer.
+async fn post_until(app: &TestApp, path: &str, token: &str, status: u16) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let response = post(app, path, Some(token), &rows()).await;
+        if response.status().as_u16() == status || std::time::Instant::now() > deadline {
+            return response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_import_that_waits_past_the_rpc_timeout_is_503_with_retry_after() {
+    let app = spawn_app_with(&[("CORS_ALLOWED_ORIGINS", WEB_ORIGIN), ("RPC_TIMEOUT_MS", "1000")]).await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    let holder = hold_the_import_lock(&app).await;
+
+    let response = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
+    assert_eq!(json(response).await["error"], "unavailable");
+    assert_eq!(app.lead_count().await, 0);
+    holder.batch_execute("rollback").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_import_whose_statement_the_database_cancels_is_503_and_stores_nothing() {
+    let app = spawn_app_with(&[("CORS_ALLOWED_ORIGINS", WEB_ORIGIN), ("RPC_TIMEOUT_MS", "30000")]).await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    let holder = hold_the_import_lock(&app).await;
+    let request = tokio::spawn({
+        let client = app.client.clone();
+        let url = format!("{}/api/imports", app.address);
+        let token = token.clone();
+        async move { client.post(url).bearer_auth(token).json(&rows()).send().await.unwrap() }
+    });
+    // The import waits for the lock; cancel its statement (57014), as a
+    // statement_timeout would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let cancelled: i64 = app
+            .db
+            .query_one(
+                "select count(*) from (select pg_cancel_backend(pid) from pg_stat_activity \
+                  where wait_event_type = 'Lock' and query like '%import_leads%' and pid <> pg_backend_pid()) c",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if cancelled > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the import never waited for the lock");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let response = request.await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json(response).await["error"], "unavailable");
+    holder.batch_execute("rollback").await.unwrap();
+    assert_eq!(app.lead_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_import_rpc_postgrest_cannot_choose_is_500_internal_error_and_stores_nothing() {
+    let logs = crate::helpers::capture_logs();
+    let app = spawn().await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    // A second import_leads with the same argument names: PostgREST cannot
+    // tell which one the service's request means (PGRST203), a fault in the
+    // request this service builds, not in the manager's file.
+    app.db
+        .batch_execute(
+            "create function public.import_leads(p_import_ref text, p_rows json) returns jsonb language sql as 'select null::jsonb'; \
+             create function public.import_preview(p_import_ref text, p_rows json) returns jsonb language sql as 'select null::jsonb'; \
+             grant execute on function public.import_leads(text, json), public.import_preview(text, json) to authenticated; \
+             notify pgrst, 'reload schema';",
+        )
+        .await
+        .unwrap();
+
+    let preview = post_until(&app, "/preview", &token, 500).await;
+    let import = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(preview.status().as_u16(), 500);
+    assert!(preview.headers().get("retry-after").is_none(), "not an outage to wait out");
+    assert_eq!(import.status().as_u16(), 500);
+    let body = json(import).await;
+    assert_eq!(body["error"], "internal_error");
+    assert!(!body["message"].as_str().unwrap().contains("PGRST"), "a generic body: {body}");
+    assert_eq!(app.lead_count().await, 0);
+    let text = logs.text();
+    assert!(text.contains("ERROR") && text.contains("PGRST203"), "the cause is logged: {text}");
+}
+
+#[tokio::test]
+async fn an_import_rpc_without_its_execute_grant_is_500_upstream_misconfigured_not_403() {
+    let app = spawn().await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    app.db
+        .batch_execute("revoke execute on function public.import_leads(text, jsonb) from authenticated")
+        .await
+        .unwrap();
+
+    let response = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(response.status().as_u16(), 500);
+    assert_eq!(json(response).await["error"], "upstream_misconfigured");
+    assert_eq!(app.lead_count().await, 0);
+}
+
+#[tokio::test]
+async fn rows_the_import_rpc_refuses_as_data_are_400_with_its_message_and_nothing_is_stored() {
+    let app = spawn().await;
+    app.add_caller("Mumbai", &["MH"]).await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    // The database refuses row 4 when it records the import (23514), after
+    // the leads were written in the same transaction.
+    app.db
+        .batch_execute("alter table engine.lead_imports add constraint rows_before_four check (row_number < 4)")
+        .await
+        .unwrap();
+
+    let response = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(response.status().as_u16(), 400);
+    let body = json(response).await;
+    assert_eq!(body["error"], "malformed_body");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.starts_with("the lead store refused the request: ") && message.contains("rows_before_four"), "{message}");
+    assert!(!message.contains("9811122233"), "no full phone in the answer: {message}");
+    assert_eq!(app.lead_count().await, 0, "the transaction rolled back");
+}
