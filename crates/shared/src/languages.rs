@@ -57,11 +57,11 @@ pub fn lookup(input: &str) -> Option<&'static Language> {
     if key.is_empty() {
         return None;
     }
+    // Compared as they are keyed, without building each candidate's key:
+    // this runs for every ingested lead.
+    let is_key = |candidate: &str| key_chars(candidate).eq(key.chars());
     LANGUAGES.iter().find(|l| {
-        l.code == key
-            || match_key(l.name) == key
-            || match_key(l.native_name) == key
-            || l.aliases.iter().any(|a| match_key(a) == key)
+        l.code == key || is_key(l.name) || is_key(l.native_name) || l.aliases.iter().any(|a| is_key(a))
     })
 }
 
@@ -78,17 +78,47 @@ pub fn display_name(code: &str) -> &str {
 /// Lowercase, without whitespace and ASCII punctuation (combining marks of
 /// Indic scripts are kept, so native names still match).
 fn match_key(input: &str) -> String {
-    input
-        .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_ascii_punctuation())
-        .flat_map(char::to_lowercase)
-        .collect()
+    key_chars(input).collect()
+}
+
+/// The characters of [`match_key`], without allocating.
+fn key_chars(input: &str) -> impl Iterator<Item = char> + '_ {
+    input.chars().filter(|c| !c.is_whitespace() && !c.is_ascii_punctuation()).flat_map(char::to_lowercase)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The allocation-free comparison finds exactly what comparing built
+    /// keys finds, for every code, name, native name and alias spelled
+    /// several ways.
+    #[test]
+    fn lookup_compares_keys_as_match_key_builds_them() {
+        let reference = |input: &str| {
+            let key = match_key(input);
+            if key.is_empty() {
+                return None;
+            }
+            LANGUAGES.iter().find(|l| {
+                l.code == key
+                    || match_key(l.name) == key
+                    || match_key(l.native_name) == key
+                    || l.aliases.iter().any(|a| match_key(a) == key)
+            })
+        };
+        let mut inputs = vec!["", " ", "-", "Klingon", "HI", " english ", "हिंदी", "İ"];
+        let spelled: Vec<String> = LANGUAGES
+            .iter()
+            .flat_map(|l| [l.code, l.name, l.native_name].into_iter().chain(l.aliases.iter().copied()))
+            .flat_map(|k| [k.to_string(), k.to_uppercase(), format!(" {k}."), format!("{k}-x"), k.replace(' ', "")])
+            .collect();
+        inputs.extend(spelled.iter().map(String::as_str));
+        for input in inputs {
+            assert_eq!(lookup(input).map(|l| l.code), reference(input).map(|l| l.code), "{input:?}");
+        }
+    }
 
     #[test]
     fn names_codes_and_aliases_map_to_iso_639_1_codes() {

@@ -95,11 +95,10 @@ pub fn lookup(input: &str) -> Option<&'static State> {
         return None;
     }
     let key = key.strip_prefix("in").filter(|rest| rest.len() == 2 && has_iso_prefix(input)).unwrap_or(&key);
-    STATES.iter().find(|s| {
-        match_key(s.code) == key
-            || match_key(s.name) == key
-            || s.aliases.iter().any(|a| match_key(a) == key)
-    })
+    // Compared as they are keyed, without building each candidate's key:
+    // this runs for every ingested lead.
+    let is_key = |candidate: &str| key_chars(candidate).eq(key.chars());
+    STATES.iter().find(|s| is_key(s.code) || is_key(s.name) || s.aliases.iter().any(|a| is_key(a)))
 }
 
 /// The subdivision with exactly this canonical code (`MH`).
@@ -121,18 +120,48 @@ fn has_iso_prefix(input: &str) -> bool {
 
 /// Lowercase letters and digits only; `&` reads as "and".
 fn match_key(input: &str) -> String {
-    input
-        .replace('&', "and")
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    key_chars(input).collect()
+}
+
+/// The characters of [`match_key`], without allocating.
+fn key_chars(input: &str) -> impl Iterator<Item = char> + '_ {
+    input.chars().flat_map(|c| {
+        let and = if c == '&' { "and" } else { "" };
+        let kept = if c.is_alphanumeric() { Some(c) } else { None };
+        and.chars().chain(kept.into_iter().flat_map(char::to_lowercase))
+    })
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The allocation-free comparison finds exactly what comparing built
+    /// keys finds, for every code, name and alias spelled several ways.
+    #[test]
+    fn lookup_compares_keys_as_match_key_builds_them() {
+        let reference = |input: &str| {
+            let key = match_key(input);
+            if key.is_empty() {
+                return None;
+            }
+            let key = key.strip_prefix("in").filter(|rest| rest.len() == 2 && has_iso_prefix(input)).unwrap_or(&key);
+            STATES.iter().find(|s| {
+                match_key(s.code) == key || match_key(s.name) == key || s.aliases.iter().any(|a| match_key(a) == key)
+            })
+        };
+        let mut inputs = vec!["", " ", "&", "and", "Atlantis", "in-mh", "IN-MH", "M.H.", "  tamil   nadu", "in«mh", "İstanbul"];
+        let spelled: Vec<String> = STATES
+            .iter()
+            .flat_map(|s| std::iter::once(s.code).chain(std::iter::once(s.name)).chain(s.aliases.iter().copied()))
+            .flat_map(|k| [k.to_string(), k.to_uppercase(), k.replace(' ', ""), k.replace(" and ", " & "), format!(" {k}."), format!("IN-{k}"), format!("{k}x")])
+            .collect();
+        inputs.extend(spelled.iter().map(String::as_str));
+        for input in inputs {
+            assert_eq!(lookup(input).map(|s| s.code), reference(input).map(|s| s.code), "{input:?}");
+        }
+    }
 
     #[test]
     fn there_are_twenty_eight_states_and_eight_union_territories() {
