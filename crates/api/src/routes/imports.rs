@@ -25,7 +25,7 @@ pub const MAX_ROWS: usize = 1000;
 pub const DEFAULT_SOURCE: &str = "csv_import";
 
 /// The body of both routes.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ImportRequest {
     /// Lowercase hex SHA-256 of the file's bytes: names the import, so the
     /// same file imported again creates nothing twice.
@@ -36,16 +36,18 @@ pub struct ImportRequest {
 /// One data row of the file: its number in the file (the header is row 1,
 /// so data starts at 2) and its cells keyed by column name, after the
 /// manager's overrides (a column mapped to the phone is sent as `phone`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ImportRow {
     row: u32,
+    /// The row's cells by column name (`{"Full Name": "Asha", "phone": "98765 43210"}`).
+    #[schema(value_type = Object)]
     fields: Map<String, Value>,
 }
 
 /// One row's answer. `status` is `ok` (preview: would be stored), one of
 /// the ingest outcomes (`assigned`, `duplicate`, `unassigned`) or `invalid`.
-#[derive(Serialize, Default)]
-pub struct RowAnswer {
+#[derive(Serialize, Default, utoipa::ToSchema)]
+pub struct ImportRowAnswer {
     row: u32,
     status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,9 +78,10 @@ pub struct RowAnswer {
     message: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Answer {
-    rows: Vec<RowAnswer>,
+/// Both routes' answer: one item per row sent, in order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImportAnswer {
+    rows: Vec<ImportRowAnswer>,
 }
 
 /// A request's rows, each normalized or refused.
@@ -90,6 +93,23 @@ struct Normalized {
 }
 
 /// What importing these rows would do; writes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/imports/preview",
+    tag = "imports",
+    request_body(content = ImportRequest, description = "The file's SHA-256 and 1 to 1000 of its rows, each by its number in the file; fields matched like a webhook body. Browsers call from an origin in `CORS_ALLOWED_ORIGINS` (a preflight from any other origin is 403)."),
+    responses(
+        (status = 200, description = "One answer per row, in order", body = ImportAnswer),
+        (status = 400, description = "`malformed_body`: not the request's shape (`import_ref` not 64 lowercase hex digits, 0 or over 1000 rows, a row number 0 or twice), or the database refused the rows' data (its message after `the lead store refused the request: `); nothing stored", body = ApiError),
+        (status = 401, description = "`sign_in_required`: no bearer token, or Auth refused it (expired, forged)", body = ApiError),
+        (status = 403, description = "`forbidden`: the signed-in user is not an admin", body = ApiError),
+        (status = 408, description = "`body_read_timeout`: the body did not arrive within `BODY_READ_TIMEOUT_MS`; nothing stored", body = ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over `MAX_BODY_BYTES`", body = ApiError),
+        (status = 500, description = "`upstream_misconfigured` (PostgREST refuses the service: its key, a missing RPC or EXECUTE grant) or `internal_error` (PostgREST refused the request the service built); nothing stored, logged", body = ApiError),
+        (status = 503, description = "`unavailable`: PostgREST or the database is unreachable, timed out or answered a transient error; retry after `Retry-After` (a stored row is answered from its record)", body = ApiError),
+    ),
+    security(("supabase_access_token" = []))
+)]
 pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, IngestError> {
     let token = bearer(req.headers())?;
     let normalized = read(&req, payload, &state).await?;
@@ -112,7 +132,7 @@ pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<A
             Ok(lead) => {
                 let item = found.next().ok_or_else(short_answer)?;
                 let imported = item.get("imported").and_then(|i| i.get("status")).and_then(Value::as_str).map(str::to_owned);
-                RowAnswer {
+                ImportRowAnswer {
                     row,
                     status: "ok".into(),
                     duplicate_of: item.get("duplicate_of").and_then(Value::as_i64),
@@ -123,11 +143,28 @@ pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<A
             }
         });
     }
-    Ok(HttpResponse::Ok().json(Answer { rows }))
+    Ok(HttpResponse::Ok().json(ImportAnswer { rows }))
 }
 
 /// Imports the rows through `import_leads` (one transaction), answering
 /// each row; a row this import already stored gets its first answer.
+#[utoipa::path(
+    post,
+    path = "/api/imports",
+    tag = "imports",
+    request_body(content = ImportRequest, description = "As for the preview. The same file's rows again create nothing twice: each gets its first answer with `replayed: true`."),
+    responses(
+        (status = 200, description = "One answer per row, in order", body = ImportAnswer),
+        (status = 400, description = "`malformed_body`: not the request's shape (`import_ref` not 64 lowercase hex digits, 0 or over 1000 rows, a row number 0 or twice), or the database refused the rows' data (its message after `the lead store refused the request: `); nothing stored", body = ApiError),
+        (status = 401, description = "`sign_in_required`: no bearer token, or Auth refused it (expired, forged)", body = ApiError),
+        (status = 403, description = "`forbidden`: the signed-in user is not an admin", body = ApiError),
+        (status = 408, description = "`body_read_timeout`: the body did not arrive within `BODY_READ_TIMEOUT_MS`; nothing stored", body = ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over `MAX_BODY_BYTES`", body = ApiError),
+        (status = 500, description = "`upstream_misconfigured` (PostgREST refuses the service: its key, a missing RPC or EXECUTE grant) or `internal_error` (PostgREST refused the request the service built); nothing stored, logged", body = ApiError),
+        (status = 503, description = "`unavailable`: PostgREST or the database is unreachable, timed out or answered a transient error; retry after `Retry-After` (a stored row is answered from its record)", body = ApiError),
+    ),
+    security(("supabase_access_token" = []))
+)]
 pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, IngestError> {
     let token = bearer(req.headers())?;
     let normalized = read(&req, payload, &state).await?;
@@ -155,7 +192,7 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
                 let replayed = item.get("replayed").and_then(Value::as_bool).unwrap_or(false);
                 counts[usize::from(replayed)] += 1;
                 let error = (status == "invalid").then(|| text("error").unwrap_or_else(|| "rejected".into()));
-                RowAnswer {
+                ImportRowAnswer {
                     row,
                     message: error.as_ref().map(|_| "the lead store refused this row".to_owned()),
                     error,
@@ -169,7 +206,7 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         });
     }
     tracing::info!(import = %&normalized.import_ref[..12], rows = rows.len(), stored = counts[0], replayed = counts[1], "import batch");
-    Ok(HttpResponse::Ok().json(Answer { rows }))
+    Ok(HttpResponse::Ok().json(ImportAnswer { rows }))
 }
 
 /// The access token to forward; 401 without one.
@@ -227,12 +264,12 @@ fn check(request: &ImportRequest) -> Result<(), IngestError> {
     Ok(())
 }
 
-fn described(row: u32, lead: &IngestPayload) -> RowAnswer {
-    RowAnswer { row, phone: Some(lead.phone.clone()), state: lead.state.clone(), name: lead.name.clone(), ..RowAnswer::default() }
+fn described(row: u32, lead: &IngestPayload) -> ImportRowAnswer {
+    ImportRowAnswer { row, phone: Some(lead.phone.clone()), state: lead.state.clone(), name: lead.name.clone(), ..ImportRowAnswer::default() }
 }
 
-fn invalid(row: u32, name: Option<String>, error: ApiError) -> RowAnswer {
-    RowAnswer { row, status: "invalid".into(), name, error: Some(error.error), message: Some(error.message), ..RowAnswer::default() }
+fn invalid(row: u32, name: Option<String>, error: ApiError) -> ImportRowAnswer {
+    ImportRowAnswer { row, status: "invalid".into(), name, error: Some(error.error), message: Some(error.message), ..ImportRowAnswer::default() }
 }
 
 /// The RPC's answer as one item per row sent; anything else is a bug of

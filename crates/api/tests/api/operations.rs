@@ -67,6 +67,84 @@ async fn the_served_openapi_document_matches_the_committed_file() {
     assert!(doc["components"]["schemas"]["ApiError"].is_object());
 }
 
+/// Every `(METHOD, path)` that `src/routes/mod.rs` mounts with
+/// `.route("<path>", web::<method>()…)`, prefixed by the `web::scope("…")`
+/// it is chained on. CORS preflights (`web::method(OPTIONS)`) are left out:
+/// the POST they precede documents them.
+fn mounted_routes() -> std::collections::BTreeSet<(String, String)> {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/mod.rs")).unwrap();
+    enum Pending {
+        Scope(usize),
+        Route(usize),
+    }
+    let mut routes = std::collections::BTreeSet::new();
+    // Each open scope: the paren depth of the chain it starts, its prefix.
+    let mut scopes: Vec<(usize, String)> = Vec::new();
+    let mut pending = None;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < source.len() {
+        let rest = &source[i..];
+        if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("web::scope(") {
+            pending = Some(Pending::Scope(depth));
+            i += "web::scope".len();
+        } else if rest.starts_with(".route(") {
+            pending = Some(Pending::Route(depth));
+            i += ".route".len();
+        } else if rest.starts_with('"') {
+            let end = 1 + rest[1..].find('"').unwrap();
+            let literal = rest[1..end].to_owned();
+            match pending.take() {
+                Some(Pending::Scope(at)) => scopes.push((at, literal)),
+                Some(Pending::Route(at)) => {
+                    let method = rest[end + 1..].trim_start_matches([',', ' ', '\n']).strip_prefix("web::").unwrap_or("");
+                    let method = &method[..method.find('(').unwrap_or(0)];
+                    let prefix = scopes.iter().rev().find(|(d, _)| *d == at).map(|(_, p)| p.as_str()).unwrap_or("");
+                    if method != "method" {
+                        routes.insert((method.to_uppercase(), format!("{prefix}{literal}")));
+                    }
+                }
+                None => {}
+            }
+            i += end + 1;
+        } else {
+            let c = rest.chars().next().unwrap();
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    scopes.retain(|(d, _)| *d <= depth);
+                }
+                _ => {}
+            }
+            i += c.len_utf8();
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_the_service_mounts_is_in_the_openapi_document_and_nothing_else_is() {
+    let doc: serde_json::Value = serde_json::from_str(&bloc_api::routes::openapi::document()).unwrap();
+    let documented: std::collections::BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.to_uppercase(), path.clone())))
+        .collect();
+
+    let mounted = mounted_routes();
+
+    assert!(mounted.contains(&("POST".to_owned(), "/api/imports/preview".to_owned())), "the reader sees scopes: {mounted:?}");
+    assert!(mounted.contains(&("GET".to_owned(), "/readyz".to_owned())), "{mounted:?}");
+    let undocumented: Vec<_> = mounted.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&mounted).collect();
+    assert!(undocumented.is_empty(), "routes missing from the OpenAPI document: {undocumented:?}");
+    assert!(stale.is_empty(), "documented but not mounted: {stale:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_over_the_rate_limit_gets_429_with_retry_after() {
     let app = spawn_app_with(&[("RATE_LIMIT_PER_MINUTE", "2")]).await;
