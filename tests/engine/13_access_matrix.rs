@@ -141,7 +141,11 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ),
     ("ingest_lead(payload jsonb)", "select public.ingest_lead('{\"phone\": \"+919811111111\"}')"),
     ("ingest_leads(payloads jsonb)", "select public.ingest_leads('[{\"phone\": \"+919822222222\"}]')"),
-    ("lead_search(term text)", "select count(*) from public.lead_search('Test')"),
+    (
+        "lead_search(term text, status text, caller_id bigint, unassigned boolean, state text, source text, received_from timestamp with time zone, received_before timestamp with time zone, sort text, descending boolean, row_limit integer, row_offset integer)",
+        "select count(*) from public.lead_search('Test')",
+    ),
+    ("lead_sources()", "select count(*) from public.lead_sources()"),
     ("my_caller_id()", "select public.my_caller_id()"),
     ("my_role()", "select public.my_role()"),
     ("purge_deliveries()", "select public.purge_deliveries()"),

@@ -49,3 +49,5 @@ mod imports;
 mod settings_audit;
 #[path = "22_reference_checks.rs"]
 mod reference_checks;
+#[path = "23_lead_search.rs"]
+mod lead_search;

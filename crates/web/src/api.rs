@@ -250,15 +250,29 @@ impl Api {
 
     /// One page of leads and how many match the filters: the planner's
     /// estimate (`count=planned`, cheap at any size) unless the page shows
-    /// the exact figure (see `query::Total`).
+    /// the exact figure; for a search, whether a next page exists (its one
+    /// extra row; see `query::Total`).
     pub async fn leads_page(&self, query: &LeadQuery, offset_minutes: i32) -> ApiResult<(Vec<Lead>, query::Total)> {
         let (path, body) = query.to_request(offset_minutes);
-        let method = if body.is_some() { "POST" } else { "GET" };
-        let response = self.rest(method, &path, body, Some("count=planned")).await?;
+        let (page, size) = (query.page.min(query::MAX_PAGES - 1), query.page_size.max(1));
+        if body.is_some() {
+            let mut rows: Vec<Lead> = Self::decode(self.rest("POST", &path, body, None).await?).await?;
+            let total = query::Total::of_search_page(page, size, rows.len());
+            rows.truncate(size as usize);
+            return Ok((rows, total));
+        }
+        let response = self.rest("GET", &path, None, Some("count=planned")).await?;
         let planned = response.headers().get("content-range").and_then(|h| query::total_from_content_range(&h));
         let rows: Vec<Lead> = Self::decode(response).await?;
-        let total = query::Total::of_page(planned, query.page.min(query::MAX_PAGES - 1), query.page_size.max(1), rows.len());
+        let total = query::Total::of_page(planned, page, size, rows.len());
         Ok((rows, total))
+    }
+
+    /// The lead sources in use (`lead_sources()`), for the Source filter;
+    /// none when they cannot be read (the filter still offers the native ones).
+    pub async fn lead_sources(&self) -> Vec<String> {
+        let value = self.rpc("lead_sources", &json!({})).await.unwrap_or_default();
+        value.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
     }
 
     /// One lead.

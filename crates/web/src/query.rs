@@ -4,10 +4,13 @@
 //! At 1,000,000 leads an exact count of a broad filter costs more than the
 //! page itself, so the table asks for `Prefer: count=planned` (the query
 //! planner's estimate, read from `EXPLAIN`) and shows "about N" until the
-//! last page tells the exact figure ([`Total`]). Pages stop at
-//! [`MAX_PAGES`]: an offset costs one index step per skipped row, and
-//! nobody pages through 10,000 leads one page at a time when a filter finds
-//! them faster.
+//! last page tells the exact figure ([`Total`]). A search goes to
+//! `rpc/lead_search` with the filters, order and page as arguments; the
+//! planner has no estimate of its matches, so it asks for one row more than
+//! a page and shows "more than N" while that row comes back
+//! ([`Total::More`]). Pages stop at [`MAX_PAGES`]: an offset costs one
+//! index step per skipped row, and nobody pages through 10,000 leads one
+//! page at a time when a filter finds them faster.
 
 use bloc_shared::records::LeadStatus;
 
@@ -108,6 +111,18 @@ fn search_term(text: &str) -> String {
         .to_owned()
 }
 
+/// The fewest characters a search needs (after trimming): the trigram
+/// indexes that serve it split text into three-character pieces, so a
+/// shorter term would read every lead. `lead_search` refuses one, and the
+/// leads table says so instead of sending it.
+pub const MIN_SEARCH_CHARS: usize = 3;
+
+/// Whether `text` is a search too short to send (empty is no search).
+pub fn search_too_short(text: &str) -> bool {
+    let n = text.trim().chars().count();
+    n > 0 && n < MIN_SEARCH_CHARS
+}
+
 /// How deep the leads table pages: 400 pages of 25, the newest 10,000 leads
 /// of a filter. The deepest page stays within the 50 ms budget at 1,000,000
 /// leads (docs/benchmarks.md).
@@ -132,18 +147,69 @@ impl LeadQuery {
     }
 
     /// The leads table's request: `GET leads?…`, or with a search
-    /// `POST rpc/lead_search?…` and the body `{"term": …}` (the same filters,
-    /// order and page on the function's rows). Through `leads` a search runs
-    /// under RLS, which cannot use the trigram indexes (`ilike` is not
-    /// leakproof); `lead_search` runs as its owner and can
-    /// (supabase/migrations/…002300_million_lead_indexes.sql).
+    /// `POST rpc/lead_search?select=*&order=…` and a body naming the term,
+    /// the filters, the order and the page, asking one row more than a page
+    /// (see [`Total::of_search_page`]). Through `leads` a search runs under
+    /// RLS, which cannot use the trigram indexes (`ilike` is not leakproof),
+    /// and REST would order and page every match; `lead_search` runs as its
+    /// owner and plans the page itself
+    /// (supabase/migrations/…002800_lead_search_pages.sql). The term goes
+    /// as typed, trimmed: JSON carries it, and the function reads `%` and
+    /// `_` literally.
     pub fn to_request(&self, offset_minutes: i32) -> (String, Option<String>) {
-        let term = search_term(&self.search);
+        let term = self.search.trim();
         if term.is_empty() {
             return (format!("leads?{}", self.params(offset_minutes, false)), None);
         }
-        let body = serde_json::json!({ "term": term }).to_string();
-        (format!("rpc/lead_search?{}", self.params(offset_minutes, false)), Some(body))
+        let mut body = serde_json::Map::new();
+        body.insert("term".into(), term.into());
+        if let Some(status) = self.status {
+            body.insert("status".into(), status.as_str().into());
+        }
+        match self.caller {
+            CallerFilter::Any => {}
+            CallerFilter::Nobody => {
+                body.insert("unassigned".into(), true.into());
+            }
+            CallerFilter::Caller(id) => {
+                body.insert("caller_id".into(), id.into());
+            }
+        }
+        if let Some(state) = self.state() {
+            body.insert("state".into(), state.into());
+        }
+        if let Some(source) = self.source() {
+            body.insert("source".into(), source.into());
+        }
+        let (from, before) = self.received(offset_minutes);
+        if let Some(from) = from {
+            body.insert("received_from".into(), from.into());
+        }
+        if let Some(before) = before {
+            body.insert("received_before".into(), before.into());
+        }
+        body.insert("sort".into(), self.sort.column().into());
+        body.insert("descending".into(), self.descending.into());
+        let size = self.page_size.max(1);
+        body.insert("row_limit".into(), (size + 1).into());
+        body.insert("row_offset".into(), (self.page.min(MAX_PAGES - 1) * size).into());
+        let path = format!("rpc/lead_search?select=%2A&order={}", encode_component(&self.order()));
+        (path, Some(serde_json::Value::Object(body).to_string()))
+    }
+
+    fn state(&self) -> Option<&str> {
+        self.state.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    fn source(&self) -> Option<&str> {
+        self.source.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// The `created_at` bounds of the date filters, as UTC instants: from
+    /// the start of `from`, to the start of the day after `to`.
+    fn received(&self, offset_minutes: i32) -> (Option<String>, Option<String>) {
+        let start = |d: &Option<String>| d.as_deref().and_then(|d| time::local_date_start(d, offset_minutes));
+        (start(&self.from).map(time::to_iso_utc), start(&self.to).map(|s| time::to_iso_utc(s + time::DAY_MS)))
     }
 
     fn params(&self, offset_minutes: i32, with_search: bool) -> String {
@@ -156,18 +222,19 @@ impl LeadQuery {
             CallerFilter::Nobody => params.push(("caller_id".into(), "is.null".into())),
             CallerFilter::Caller(id) => params.push(("caller_id".into(), format!("eq.{id}"))),
         }
-        if let Some(state) = self.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(state) = self.state() {
             params.push(("state".into(), format!("eq.{state}")));
         }
-        if let Some(source) = self.source.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(source) = self.source() {
             // `eq.` takes the rest of the value as written (dots and commas included).
             params.push(("source".into(), format!("eq.{source}")));
         }
-        if let Some(start) = self.from.as_deref().and_then(|d| time::local_date_start(d, offset_minutes)) {
-            params.push(("created_at".into(), format!("gte.{}", time::to_iso_utc(start))));
+        let (from, before) = self.received(offset_minutes);
+        if let Some(from) = from {
+            params.push(("created_at".into(), format!("gte.{from}")));
         }
-        if let Some(start) = self.to.as_deref().and_then(|d| time::local_date_start(d, offset_minutes)) {
-            params.push(("created_at".into(), format!("lt.{}", time::to_iso_utc(start + time::DAY_MS))));
+        if let Some(before) = before {
+            params.push(("created_at".into(), format!("lt.{before}")));
         }
         let term = if with_search { search_term(&self.search) } else { String::new() };
         if !term.is_empty() {
@@ -207,6 +274,9 @@ pub enum Total {
     Exact(u64),
     /// The planner's estimate, raised to what the pages have shown so far.
     About(u64),
+    /// More than this many: a search's page came back with the extra row
+    /// it asked for, and a search has no estimate.
+    More(u64),
 }
 
 impl Total {
@@ -223,10 +293,22 @@ impl Total {
         }
     }
 
-    /// The figure, exact or not.
+    /// Reads a search's page, asked with one row more than `page_size`:
+    /// the extra row means a next page; without it the total is exact.
+    pub fn of_search_page(page: u32, page_size: u32, rows: usize) -> Total {
+        let before = u64::from(page) * u64::from(page_size);
+        if rows > page_size as usize {
+            Total::More(before + u64::from(page_size))
+        } else {
+            Total::Exact(before + rows as u64)
+        }
+    }
+
+    /// The figure, exact or not (for [`Total::More`], the least it can be).
     pub fn value(self) -> u64 {
         match self {
             Total::Exact(n) | Total::About(n) => n,
+            Total::More(n) => n + 1,
         }
     }
 
@@ -234,17 +316,19 @@ impl Total {
     pub fn has_next(self, page: u32, page_size: u32) -> bool {
         page + 1 < MAX_PAGES
             && match self {
-                Total::About(_) => true,
+                Total::About(_) | Total::More(_) => true,
                 Total::Exact(n) => (u64::from(page) + 1) * u64::from(page_size) < n,
             }
     }
 
-    /// "1,234 leads", or "about 1,000,000 leads" with two significant digits.
+    /// "1,234 leads", "about 1,000,000 leads" with two significant digits,
+    /// or "more than 25 leads".
     pub fn label(self) -> String {
         match self {
             Total::Exact(1) => "1 lead".to_owned(),
             Total::Exact(n) => format!("{} leads", thousands(n)),
             Total::About(n) => format!("about {} leads", thousands(round_to_two_digits(n))),
+            Total::More(n) => format!("more than {} leads", thousands(n)),
         }
     }
 }
@@ -310,11 +394,74 @@ mod tests {
     }
 
     #[test]
-    fn a_search_goes_to_lead_search_with_the_same_filters_and_page() {
-        let query = LeadQuery { search: " Asha (K) ".into(), status: Some(LeadStatus::New), page: 1, ..LeadQuery::default() };
+    fn a_search_goes_to_lead_search_with_the_filters_order_and_one_row_more_than_a_page() {
+        let query = LeadQuery { search: " Asha K ".into(), status: Some(LeadStatus::New), page: 1, ..LeadQuery::default() };
         let (path, body) = query.to_request(0);
-        assert_eq!(path, "rpc/lead_search?select=%2A&status=eq.new&order=created_at.desc%2Cid.desc&limit=25&offset=25");
-        assert_eq!(body.as_deref(), Some(r#"{"term":"Asha K"}"#));
+        assert_eq!(path, "rpc/lead_search?select=%2A&order=created_at.desc%2Cid.desc");
+        let body: serde_json::Value = serde_json::from_str(&body.unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "term": "Asha K", "status": "new", "sort": "created_at", "descending": true,
+                "row_limit": 26, "row_offset": 25,
+            })
+        );
+    }
+
+    #[test]
+    fn a_search_names_every_filter_and_the_sort_as_lead_search_arguments() {
+        let query = LeadQuery {
+            status: Some(LeadStatus::Lost),
+            caller: CallerFilter::Caller(7),
+            state: Some(" KA ".into()),
+            source: Some("Expo, Pune 2026".into()),
+            from: Some("2026-11-25".into()),
+            to: Some("2026-11-26".into()),
+            search: "Priya".into(),
+            sort: SortColumn::Status,
+            descending: false,
+            page: 3,
+            page_size: 10,
+        };
+        let (path, body) = query.to_request(330);
+        assert_eq!(path, "rpc/lead_search?select=%2A&order=status.asc%2Ccreated_at.asc%2Cid.asc");
+        let body: serde_json::Value = serde_json::from_str(&body.unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "term": "Priya", "status": "lost", "caller_id": 7, "state": "KA", "source": "Expo, Pune 2026",
+                "received_from": "2026-11-24T18:30:00.000Z", "received_before": "2026-11-26T18:30:00.000Z",
+                "sort": "status", "descending": false, "row_limit": 11, "row_offset": 30,
+            })
+        );
+        let nobody = LeadQuery { caller: CallerFilter::Nobody, ..query };
+        let body: serde_json::Value = serde_json::from_str(&nobody.to_request(330).1.unwrap()).unwrap();
+        assert_eq!(body["unassigned"], true);
+        assert!(body.get("caller_id").is_none(), "{body}");
+    }
+
+    #[test]
+    fn a_search_sends_percent_underscore_and_brackets_as_typed_for_lead_search_to_read_literally() {
+        let query = LeadQuery { search: "50%_off (a),b".into(), ..LeadQuery::default() };
+        let body: serde_json::Value = serde_json::from_str(&query.to_request(0).1.unwrap()).unwrap();
+        assert_eq!(body["term"], "50%_off (a),b");
+    }
+
+    #[test]
+    fn the_deepest_search_page_is_the_deepest_table_page() {
+        let query = LeadQuery { search: "Priya".into(), page: MAX_PAGES + 9, ..LeadQuery::default() };
+        let body: serde_json::Value = serde_json::from_str(&query.to_request(0).1.unwrap()).unwrap();
+        assert_eq!(body["row_offset"], (MAX_PAGES - 1) * 25);
+    }
+
+    #[test]
+    fn a_search_under_three_characters_is_too_short_and_an_empty_one_is_no_search() {
+        assert!(search_too_short("ri"));
+        assert!(search_too_short("  r "));
+        assert!(search_too_short("नि"), "characters, not bytes");
+        assert!(!search_too_short("riy"));
+        assert!(!search_too_short(""));
+        assert!(!search_too_short("   "));
     }
 
     #[test]
@@ -400,6 +547,29 @@ mod tests {
         let total = Total::of_page(Some(1_000_000), MAX_PAGES - 1, 25, 25);
         assert!(!total.has_next(MAX_PAGES - 1, 25));
         assert!(total.has_next(MAX_PAGES - 2, 25));
+    }
+
+    #[test]
+    fn a_search_page_with_its_extra_row_says_more_than_the_rows_so_far_and_has_a_next_page() {
+        let total = Total::of_search_page(2, 25, 26);
+        assert_eq!(total, Total::More(75));
+        assert_eq!(total.label(), "more than 75 leads");
+        assert!(total.has_next(2, 25));
+        assert_eq!(total.value(), 76);
+    }
+
+    #[test]
+    fn a_search_page_without_its_extra_row_is_the_last_and_exact() {
+        assert_eq!(Total::of_search_page(2, 25, 25), Total::Exact(75));
+        assert!(!Total::of_search_page(2, 25, 25).has_next(2, 25));
+        assert_eq!(Total::of_search_page(0, 25, 3).label(), "3 leads");
+        assert_eq!(Total::of_search_page(0, 25, 0), Total::Exact(0));
+        assert_eq!(Total::of_search_page(0, 25, 0).label(), "0 leads");
+    }
+
+    #[test]
+    fn the_deepest_search_page_has_no_next_page_even_with_more_matches() {
+        assert!(!Total::of_search_page(MAX_PAGES - 1, 25, 26).has_next(MAX_PAGES - 1, 25));
     }
 
     #[test]

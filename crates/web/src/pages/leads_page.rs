@@ -11,7 +11,7 @@ use crate::components::pagination::Pagination;
 use crate::components::status_badge::StatusBadge;
 use crate::context::{use_api, use_realtime, use_team, Fetch};
 use crate::display;
-use crate::query::{CallerFilter, LeadQuery, SortColumn};
+use crate::query::{search_too_short, CallerFilter, LeadQuery, SortColumn, MIN_SEARCH_CHARS};
 use crate::time;
 
 #[component]
@@ -61,6 +61,16 @@ pub fn LeadsPage() -> impl IntoView {
         async move { api.callers().await }
     });
     let caller_list: Signal<Vec<Caller>> = Signal::derive(move || callers.get().and_then(Result::ok).unwrap_or_default());
+    // The native sources always, with every other source in use.
+    let sources = Fetch::new(move || async move { api.lead_sources().await });
+    let source_list = move || {
+        let mut all: Vec<String> = display::SOURCES.map(str::to_owned).into();
+        all.extend(sources.get().unwrap_or_default());
+        all.sort_unstable();
+        all.dedup();
+        all
+    };
+    let search_short = RwSignal::new(false);
     let caller_name = move |id: Option<i64>| match id {
         None => "—".to_owned(),
         Some(id) => caller_list.with(|cs| cs.iter().find(|c| c.id == id).map(|c| c.name.clone()).unwrap_or_else(|| format!("Caller {id}"))),
@@ -83,12 +93,21 @@ pub fn LeadsPage() -> impl IntoView {
         <form class="filters card" on:submit=move |ev| {
             ev.prevent_default();
             let text = search.get_untracked();
-            set(Box::new(move |q| q.search = text.clone()));
+            // A term under MIN_SEARCH_CHARS is refused here, not sent.
+            search_short.set(search_too_short(&text));
+            if !search_short.get_untracked() {
+                set(Box::new(move |q| q.search = text.clone()));
+            }
         }>
             <div class="field">
                 <label for="filter-search">"Name or phone"</label>
                 <input id="filter-search" type="search" placeholder="Search…" prop:value=move || search.get()
+                    aria-describedby="filter-search-hint" aria-invalid=move || search_short.get().then_some("true")
                     on:input=move |ev| search.set(event_target_value(&ev))/>
+                <small id="filter-search-hint" class="figure-hint" class:field-error=move || search_short.get()
+                    role=move || search_short.get().then_some("alert")>
+                    {format!("{MIN_SEARCH_CHARS} or more letters or digits")}
+                </small>
             </div>
             <div class="field">
                 <label for="filter-status">"Status"</label>
@@ -132,7 +151,7 @@ pub fn LeadsPage() -> impl IntoView {
                     set(Box::new(move |q| q.source = (!value.is_empty()).then(|| value.clone())));
                 }>
                     <option value="">"Any source"</option>
-                    {display::SOURCES.map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                    {move || source_list().into_iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view()}
                 </select>
             </div>
             <div class="field">

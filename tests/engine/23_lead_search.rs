@@ -1,0 +1,272 @@
+//! The leads table's search, one page at a time (`lead_search`), and the
+//! Source filter's list (`lead_sources`), migration 20261130002800.
+
+#![allow(clippy::unwrap_used)]
+
+use postgres::types::ToSql;
+
+use crate::support::{as_role, sqlstate, Caller, Db};
+
+/// A lead as the table shows it, inserted directly with the fields a search
+/// and its filters read.
+struct Lead {
+    name: &'static str,
+    phone: &'static str,
+    state: Option<&'static str>,
+    source: Option<&'static str>,
+    status: &'static str,
+    caller: Option<i64>,
+    /// Minutes after 2026-03-02 09:00 IST.
+    minute: i32,
+}
+
+fn insert(db: &mut Db, lead: &Lead) -> i64 {
+    db.client
+        .query_one(
+            "insert into leads (name, phone, state, source, status, caller_id, assigned_at, created_at)
+             values ($1, $2, $3, $4, $5, $6, case when $6::bigint is not null then now() end,
+                     '2026-03-02 09:00:00+05:30'::timestamptz + make_interval(mins => $7))
+             returning id",
+            &[&lead.name, &lead.phone, &lead.state, &lead.source, &lead.status, &lead.caller, &lead.minute],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Two callers, an admin, a caller's login and a hand-built table:
+/// `ids[i]` is the i-th lead below, received a minute after the one before.
+struct Table {
+    db: Db,
+    admin: String,
+    asha_user: String,
+    asha: i64,
+    ravi: i64,
+    ids: Vec<i64>,
+}
+
+fn table() -> Table {
+    let mut db = Db::new();
+    let asha = db.add_caller(Caller::named("Asha"));
+    let ravi = db.add_caller(Caller::named("Ravi"));
+    let admin = db.add_member("admin@example.com", "admin", None);
+    let asha_user = db.add_member("asha@example.com", "caller", Some(asha));
+    let leads = [
+        Lead { name: "Priya Sharma", phone: "+919876500001", state: Some("MH"), source: Some("WhatsApp"), status: "new", caller: Some(asha), minute: 0 },
+        Lead { name: "Priya Naidu", phone: "+919876500002", state: Some("KA"), source: Some("Google Ads"), status: "contacted", caller: Some(ravi), minute: 1 },
+        Lead { name: "Rahul Priyadarshi", phone: "+919876500003", state: Some("MH"), source: Some("Meta Lead Ads"), status: "new", caller: Some(asha), minute: 2 },
+        Lead { name: "Anita Rao", phone: "+919123400004", state: None, source: None, status: "unassigned", caller: None, minute: 3 },
+        Lead { name: "PRIYA Iyer", phone: "+919123400005", state: Some("TN"), source: Some("WhatsApp"), status: "converted", caller: Some(ravi), minute: 4 },
+        Lead { name: "50% Off_Campaign", phone: "+919123400006", state: Some("MH"), source: Some("Expo 2026"), status: "new", caller: Some(asha), minute: 5 },
+        Lead { name: "500 Offices", phone: "+919123400007", state: Some("MH"), source: Some("Expo 2026"), status: "new", caller: Some(asha), minute: 6 },
+        Lead { name: "Priya Unassigned", phone: "+919555500008", state: Some("DL"), source: Some("WhatsApp"), status: "unassigned", caller: None, minute: 7 },
+    ];
+    let ids = leads.iter().map(|lead| insert(&mut db, lead)).collect();
+    Table { db, admin, asha_user, asha, ravi, ids }
+}
+
+/// `lead_search` with named arguments, as REST calls it; the ids in the
+/// order the function returns them.
+fn search(tx: &mut postgres::Transaction<'_>, args: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<i64>, postgres::Error> {
+    tx.query(&format!("select id from lead_search({args})"), params).map(|rows| rows.iter().map(|r| r.get(0)).collect())
+}
+
+fn as_admin<T>(t: &mut Table, f: impl FnOnce(&mut postgres::Transaction<'_>) -> T) -> T {
+    let admin = t.admin.clone();
+    as_role(&mut t.db.client, "authenticated", Some(&admin), f)
+}
+
+#[test]
+fn a_name_search_finds_the_name_anywhere_in_any_case_newest_first() {
+    let mut t = table();
+    let found = as_admin(&mut t, |tx| search(tx, "term => 'priya'", &[]).unwrap());
+    let i = &t.ids;
+    assert_eq!(found, vec![i[7], i[4], i[2], i[1], i[0]]);
+}
+
+#[test]
+fn a_search_pages_with_limit_and_offset_in_the_table_order() {
+    let mut t = table();
+    let q = "term => 'Priya', row_limit => $1, row_offset => $2";
+    let pages = as_admin(&mut t, |tx| {
+        [(2, 0), (2, 2), (2, 4), (2, 6)].map(|(limit, offset): (i32, i32)| search(tx, q, &[&limit, &offset]).unwrap())
+    });
+    let i = &t.ids;
+    assert_eq!(pages, [vec![i[7], i[4]], vec![i[2], i[1]], vec![i[0]], vec![]]);
+}
+
+#[test]
+fn a_search_with_one_row_more_than_a_page_tells_whether_a_next_page_exists() {
+    let mut t = table();
+    let (first, last) = as_admin(&mut t, |tx| {
+        let first = search(tx, "term => 'Priya', row_limit => 3, row_offset => 0", &[]).unwrap();
+        let last = search(tx, "term => 'Priya', row_limit => 3, row_offset => 2", &[]).unwrap();
+        (first, last)
+    });
+    // Pages of 2, each asked as 3: a third row means a next page exists,
+    // on the first page and on the second (offset 2).
+    assert_eq!(first.len(), 3);
+    assert_eq!(last.len(), 3);
+    let beyond = as_admin(&mut t, |tx| search(tx, "term => 'Priya', row_limit => 3, row_offset => 4", &[]).unwrap());
+    assert_eq!(beyond.len(), 1, "the last page has no row beyond it");
+}
+
+#[test]
+fn each_sort_orders_by_its_column_then_the_time_received_then_id_in_one_direction() {
+    let mut t = table();
+    let i = t.ids.clone();
+    let by = |t: &mut Table, sort: &str, descending: bool| {
+        as_admin(t, |tx| search(tx, "term => 'priya', sort => $1, descending => $2", &[&sort, &descending]).unwrap())
+    };
+    // Names compare by the database's collation; only the relative order
+    // of these matters: "PRIYA Iyer" < "Priya Naidu" < "Priya Sharma" <
+    // "Priya Unassigned" < "Rahul Priyadarshi" in every collation that
+    // folds case first or compares ASCII.
+    let names = by(&mut t, "name", false);
+    assert_eq!(names.last(), Some(&i[2]), "{names:?}");
+    assert_eq!(by(&mut t, "name", true), names.iter().rev().copied().collect::<Vec<_>>());
+    // state: DL, KA, MH (two, the older first), TN.
+    assert_eq!(by(&mut t, "state", false), vec![i[7], i[1], i[0], i[2], i[4]]);
+    assert_eq!(by(&mut t, "state", true), vec![i[4], i[2], i[0], i[1], i[7]]);
+    // status: contacted, converted, new (two), unassigned.
+    assert_eq!(by(&mut t, "status", false), vec![i[1], i[4], i[0], i[2], i[7]]);
+    assert_eq!(by(&mut t, "created_at", false), vec![i[0], i[1], i[2], i[4], i[7]]);
+    // assigned_at: nulls last going up, first going down, as the table orders.
+    let assigned = by(&mut t, "assigned_at", false);
+    assert_eq!(assigned.last(), Some(&i[7]), "{assigned:?}");
+    assert_eq!(by(&mut t, "assigned_at", true).first(), Some(&i[7]));
+}
+
+#[test]
+fn filters_combine_with_the_search() {
+    let mut t = table();
+    let (asha, ravi) = (t.asha, t.ravi);
+    let i = t.ids.clone();
+    let found = as_admin(&mut t, |tx| {
+        [
+            search(tx, "term => 'priya', status => 'new'", &[]).unwrap(),
+            search(tx, "term => 'priya', state => 'MH'", &[]).unwrap(),
+            search(tx, "term => 'priya', source => 'WhatsApp'", &[]).unwrap(),
+            search(tx, "term => 'priya', caller_id => $1", &[&ravi]).unwrap(),
+            search(tx, "term => 'priya', unassigned => true", &[]).unwrap(),
+            search(
+                tx,
+                "term => 'priya', received_from => '2026-03-02 09:01:00+05:30', received_before => '2026-03-02 09:04:00+05:30'",
+                &[],
+            )
+            .unwrap(),
+            search(tx, "term => 'priya', status => 'new', state => 'MH', source => 'WhatsApp', caller_id => $1", &[&asha]).unwrap(),
+            search(tx, "term => 'priya', status => 'lost'", &[]).unwrap(),
+        ]
+    });
+    assert_eq!(
+        found,
+        [
+            vec![i[2], i[0]],
+            vec![i[2], i[0]],
+            vec![i[7], i[4], i[0]],
+            vec![i[4], i[1]],
+            vec![i[7]],
+            vec![i[2], i[1]],
+            vec![i[0]],
+            vec![],
+        ]
+    );
+}
+
+#[test]
+fn a_caller_finds_only_its_own_leads_whatever_caller_it_names() {
+    let mut t = table();
+    let (user, ravi) = (t.asha_user.clone(), t.ravi);
+    let i = t.ids.clone();
+    let (own, others) = as_role(&mut t.db.client, "authenticated", Some(&user), |tx| {
+        (search(tx, "term => 'priya'", &[]).unwrap(), search(tx, "term => 'priya', caller_id => $1", &[&ravi]).unwrap())
+    });
+    assert_eq!(own, vec![i[2], i[0]]);
+    assert_eq!(others, Vec::<i64>::new());
+}
+
+#[test]
+fn a_member_without_a_caller_or_a_role_finds_nothing_and_anon_may_not_search() {
+    let mut t = table();
+    let lone = t.db.add_member("lone@example.com", "caller", None);
+    let stranger: String = t.db.client.query_one("insert into auth.users (email) values ('x@example.com') returning id::text", &[]).unwrap().get(0);
+    let lone_found = as_role(&mut t.db.client, "authenticated", Some(&lone), |tx| search(tx, "term => 'priya'", &[]).unwrap());
+    let stranger_found = as_role(&mut t.db.client, "authenticated", Some(&stranger), |tx| search(tx, "term => 'priya'", &[]).unwrap());
+    let anon = as_role(&mut t.db.client, "anon", None, |tx| sqlstate(search(tx, "term => 'priya'", &[])));
+    assert_eq!(lone_found, Vec::<i64>::new());
+    assert_eq!(stranger_found, Vec::<i64>::new());
+    assert_eq!(anon, "42501");
+}
+
+#[test]
+fn percent_and_underscore_in_a_term_are_literal() {
+    let mut t = table();
+    let i = t.ids.clone();
+    let (percent, underscore, backslash) = as_admin(&mut t, |tx| {
+        (
+            search(tx, "term => '50% off'", &[]).unwrap(),
+            search(tx, "term => 'f_c'", &[]).unwrap(),
+            search(tx, r"term => 'a\r'", &[]).unwrap(),
+        )
+    });
+    // "500 Offices" would match `50%off` read as a pattern; only the literal matches.
+    assert_eq!(percent, vec![i[5]]);
+    // `f_c` as a pattern would match "Off_Campaign"'s "f_C" and "Offic": only the underscore counts.
+    assert_eq!(underscore, vec![i[5]]);
+    assert_eq!(backslash, Vec::<i64>::new());
+}
+
+#[test]
+fn three_digits_or_more_also_match_the_phone_anywhere() {
+    let mut t = table();
+    let i = t.ids.clone();
+    let (digits, spaced, name_only) = as_admin(&mut t, |tx| {
+        (
+            search(tx, "term => '12340'", &[]).unwrap(),
+            search(tx, "term => '95555 000'", &[]).unwrap(),
+            search(tx, "term => 'Rao'", &[]).unwrap(),
+        )
+    });
+    assert_eq!(digits, vec![i[6], i[5], i[4], i[3]]);
+    assert_eq!(spaced, vec![i[7]]);
+    assert_eq!(name_only, vec![i[3]]);
+}
+
+#[test]
+fn a_term_under_three_characters_is_refused_and_so_are_a_bad_sort_and_page() {
+    let mut t = table();
+    let codes = as_admin(&mut t, |tx| {
+        let mut codes = Vec::new();
+        for args in [
+            "term => 'ri'",
+            "term => '  ri  '",
+            "term => null",
+            "term => 'priya', sort => 'phone'",
+            "term => 'priya', sort => 'name; drop table leads'",
+            "term => 'priya', row_limit => 0",
+            "term => 'priya', row_limit => 1001",
+            "term => 'priya', row_offset => -1",
+            "term => 'priya', row_offset => 10001",
+            "term => 'priya', descending => null",
+        ] {
+            let mut sub = tx.transaction().unwrap();
+            codes.push(sqlstate(search(&mut sub, args, &[])));
+        }
+        codes
+    });
+    assert_eq!(codes, vec!["22023"; 10]);
+    assert_eq!(t.db.scalar_i64("select count(*) from leads"), 8, "nothing changed");
+}
+
+#[test]
+fn the_sources_in_use_are_listed_once_each_alphabetically_for_admins_only() {
+    let mut t = table();
+    let user = t.asha_user.clone();
+    let sources: Vec<String> =
+        as_admin(&mut t, |tx| tx.query("select s from lead_sources() s", &[]).unwrap().iter().map(|r| r.get(0)).collect());
+    let caller = as_role(&mut t.db.client, "authenticated", Some(&user), |tx| sqlstate(tx.query("select lead_sources()", &[])));
+    let anon = as_role(&mut t.db.client, "anon", None, |tx| sqlstate(tx.query("select lead_sources()", &[])));
+    assert_eq!(sources, ["Expo 2026", "Google Ads", "Meta Lead Ads", "WhatsApp"]);
+    assert_eq!(caller, "42501");
+    assert_eq!(anon, "42501");
+}
