@@ -270,3 +270,42 @@ fn the_sources_in_use_are_listed_once_each_alphabetically_for_admins_only() {
     assert_eq!(caller, "42501");
     assert_eq!(anon, "42501");
 }
+
+#[test]
+fn deep_pages_and_the_name_order_give_the_same_rows_as_ordering_the_whole_table() {
+    let mut t = table();
+    t.db.client
+        .execute(
+            "insert into leads (name, phone, status, created_at)
+             select case when i % 3 = 0 then 'Deep Zeta ' else 'Deep Alpha ' end || (i % 7),
+                    '+9190000' || lpad(i::text, 5, '0'), 'unassigned',
+                    '2026-03-01 09:00:00+05:30'::timestamptz + make_interval(mins => i / 2)
+               from generate_series(1, 1030) as i",
+            &[],
+        )
+        .unwrap();
+    let orders = [
+        ("created_at", true, "created_at desc, id desc"),
+        ("name", false, "name, created_at, id"),
+        ("name", true, "name desc, created_at desc, id desc"),
+        ("state", false, "state, created_at, id"),
+    ];
+    for (sort, descending, order_by) in orders {
+        for offset in [0, 990, 1000, 1020] {
+            let expected: Vec<i64> = t
+                .db
+                .client
+                .query(&format!("select id from leads where name like 'Deep %' order by {order_by} limit 26 offset {offset}"), &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let found = as_admin(&mut t, |tx| {
+                search(tx, "term => 'deep', sort => $1, descending => $2, row_limit => 26, row_offset => $3", &[&sort, &descending, &offset])
+                    .unwrap()
+            });
+            assert_eq!(found, expected, "sort {sort} descending {descending} offset {offset}");
+            assert_eq!(found.len(), if offset == 1020 { 10 } else { 26 });
+        }
+    }
+}
