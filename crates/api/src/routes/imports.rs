@@ -84,6 +84,28 @@ pub struct ImportAnswer {
     rows: Vec<ImportRowAnswer>,
 }
 
+/// What both routes answer, for the OpenAPI document. Every refusal stores nothing.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ImportResponses {
+    #[response(status = 200, description = "One answer per row, in order")]
+    Answered(ImportAnswer),
+    #[response(status = 400, description = "`malformed_body`: not the request's shape (`import_ref` not 64 lowercase hex digits, 0 or over 1000 rows, a row number 0 or twice), or the database refused the rows' data (its message after `the lead store refused the request: `); nothing stored")]
+    Malformed(ApiError),
+    #[response(status = 401, description = "`sign_in_required`: no bearer token, or Auth refused it (expired, forged)")]
+    SignInRequired(ApiError),
+    #[response(status = 403, description = "`forbidden`: the signed-in user is not an admin")]
+    Forbidden(ApiError),
+    #[response(status = 408, description = "`body_read_timeout`: the body did not arrive within `BODY_READ_TIMEOUT_MS`; nothing stored")]
+    BodyReadTimeout(ApiError),
+    #[response(status = 413, description = "`payload_too_large`: the body is over `MAX_BODY_BYTES`")]
+    PayloadTooLarge(ApiError),
+    #[response(status = 500, description = "`upstream_misconfigured` (PostgREST refuses the service: its key, a missing RPC or EXECUTE grant) or `internal_error` (PostgREST refused the request the service built); nothing stored, logged")]
+    ServerFault(ApiError),
+    #[response(status = 503, description = "`unavailable`: PostgREST or the database is unreachable, timed out or answered a transient error; retry after `Retry-After` (a stored row is answered from its record)")]
+    Unavailable(ApiError),
+}
+
 /// A request's rows, each normalized or refused.
 struct Normalized {
     import_ref: String,
@@ -98,33 +120,12 @@ struct Normalized {
     path = "/api/imports/preview",
     tag = "imports",
     request_body(content = ImportRequest, description = "The file's SHA-256 and 1 to 1000 of its rows, each by its number in the file; fields matched like a webhook body. Browsers call from an origin in `CORS_ALLOWED_ORIGINS` (a preflight from any other origin is 403)."),
-    responses(
-        (status = 200, description = "One answer per row, in order", body = ImportAnswer),
-        (status = 400, description = "`malformed_body`: not the request's shape (`import_ref` not 64 lowercase hex digits, 0 or over 1000 rows, a row number 0 or twice), or the database refused the rows' data (its message after `the lead store refused the request: `); nothing stored", body = ApiError),
-        (status = 401, description = "`sign_in_required`: no bearer token, or Auth refused it (expired, forged)", body = ApiError),
-        (status = 403, description = "`forbidden`: the signed-in user is not an admin", body = ApiError),
-        (status = 408, description = "`body_read_timeout`: the body did not arrive within `BODY_READ_TIMEOUT_MS`; nothing stored", body = ApiError),
-        (status = 413, description = "`payload_too_large`: the body is over `MAX_BODY_BYTES`", body = ApiError),
-        (status = 500, description = "`upstream_misconfigured` (PostgREST refuses the service: its key, a missing RPC or EXECUTE grant) or `internal_error` (PostgREST refused the request the service built); nothing stored, logged", body = ApiError),
-        (status = 503, description = "`unavailable`: PostgREST or the database is unreachable, timed out or answered a transient error; retry after `Retry-After` (a stored row is answered from its record)", body = ApiError),
-    ),
+    responses(ImportResponses),
     security(("supabase_access_token" = []))
 )]
 pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, IngestError> {
-    let token = bearer(req.headers())?;
-    let normalized = read(&req, payload, &state).await?;
-    let valid: Vec<Value> = normalized
-        .rows
-        .iter()
-        .filter_map(|(row, _, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "phone": lead.phone})))
-        .collect();
-    let found = if valid.is_empty() {
-        Vec::new()
-    } else {
-        let params = json!({"p_import_ref": normalized.import_ref, "p_rows": valid});
-        as_array(state.rest.call_as_user("import_preview", &params, token).await.map_err(|e| IngestError::from_rpc(&e))?)?
-    };
-    let mut found = found.into_iter();
+    let (normalized, mut found) =
+        through_rpc(&req, payload, &state, "import_preview", |row, lead| json!({"row": row, "phone": lead.phone})).await?;
     let mut rows = Vec::with_capacity(normalized.rows.len());
     for (row, name, lead) in normalized.rows {
         rows.push(match lead {
@@ -153,33 +154,12 @@ pub async fn preview(req: HttpRequest, payload: web::Payload, state: web::Data<A
     path = "/api/imports",
     tag = "imports",
     request_body(content = ImportRequest, description = "As for the preview. The same file's rows again create nothing twice: each gets its first answer with `replayed: true`."),
-    responses(
-        (status = 200, description = "One answer per row, in order", body = ImportAnswer),
-        (status = 400, description = "`malformed_body`: not the request's shape (`import_ref` not 64 lowercase hex digits, 0 or over 1000 rows, a row number 0 or twice), or the database refused the rows' data (its message after `the lead store refused the request: `); nothing stored", body = ApiError),
-        (status = 401, description = "`sign_in_required`: no bearer token, or Auth refused it (expired, forged)", body = ApiError),
-        (status = 403, description = "`forbidden`: the signed-in user is not an admin", body = ApiError),
-        (status = 408, description = "`body_read_timeout`: the body did not arrive within `BODY_READ_TIMEOUT_MS`; nothing stored", body = ApiError),
-        (status = 413, description = "`payload_too_large`: the body is over `MAX_BODY_BYTES`", body = ApiError),
-        (status = 500, description = "`upstream_misconfigured` (PostgREST refuses the service: its key, a missing RPC or EXECUTE grant) or `internal_error` (PostgREST refused the request the service built); nothing stored, logged", body = ApiError),
-        (status = 503, description = "`unavailable`: PostgREST or the database is unreachable, timed out or answered a transient error; retry after `Retry-After` (a stored row is answered from its record)", body = ApiError),
-    ),
+    responses(ImportResponses),
     security(("supabase_access_token" = []))
 )]
 pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, IngestError> {
-    let token = bearer(req.headers())?;
-    let normalized = read(&req, payload, &state).await?;
-    let valid: Vec<Value> = normalized
-        .rows
-        .iter()
-        .filter_map(|(row, _, lead)| lead.as_ref().ok().map(|lead| json!({"row": row, "lead": lead})))
-        .collect();
-    let stored = if valid.is_empty() {
-        Vec::new()
-    } else {
-        let params = json!({"p_import_ref": normalized.import_ref, "p_rows": valid});
-        as_array(state.rest.call_as_user("import_leads", &params, token).await.map_err(|e| IngestError::from_rpc(&e))?)?
-    };
-    let mut stored = stored.into_iter();
+    let (normalized, mut stored) =
+        through_rpc(&req, payload, &state, "import_leads", |row, lead| json!({"row": row, "lead": lead})).await?;
     let mut rows = Vec::with_capacity(normalized.rows.len());
     let mut counts = [0usize; 2];
     for (row, name, lead) in normalized.rows {
@@ -207,6 +187,29 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     }
     tracing::info!(import = %&normalized.import_ref[..12], rows = rows.len(), stored = counts[0], replayed = counts[1], "import batch");
     Ok(HttpResponse::Ok().json(ImportAnswer { rows }))
+}
+
+/// Both routes' first steps: the token (401 without one), the body read and
+/// normalized, and the valid rows sent to `function`, each as `item(row,
+/// lead)`, with the manager's token. The normalized rows, and the RPC's
+/// answers, one per valid row.
+async fn through_rpc(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    function: &str,
+    item: impl Fn(u32, &IngestPayload) -> Value,
+) -> Result<(Normalized, std::vec::IntoIter<Value>), IngestError> {
+    let token = bearer(req.headers())?;
+    let normalized = read(req, payload, state).await?;
+    let valid: Vec<Value> =
+        normalized.rows.iter().filter_map(|(row, _, lead)| lead.as_ref().ok().map(|lead| item(*row, lead))).collect();
+    if valid.is_empty() {
+        return Ok((normalized, Vec::new().into_iter()));
+    }
+    let params = json!({"p_import_ref": normalized.import_ref, "p_rows": valid});
+    let answer = state.rest.call_as_user(function, &params, token).await.map_err(|e| IngestError::from_rpc(&e))?;
+    Ok((normalized, as_array(answer)?.into_iter()))
 }
 
 /// The access token to forward; 401 without one.
