@@ -130,6 +130,7 @@ const RELATIONS: &[Relation] = &[
 const FUNCTIONS: &[(&str, &str)] = &[
     ("assign_backlog()", "select public.assign_backlog()"),
     ("caller_conversion_today()", "select public.caller_conversion_today()"),
+    ("caller_queue_counts()", "select public.caller_queue_counts()"),
     ("dashboard_today()", "select public.dashboard_today()"),
     (
         "import_leads(p_import_ref text, p_rows jsonb)",

@@ -51,3 +51,5 @@ mod settings_audit;
 mod reference_checks;
 #[path = "23_lead_search.rs"]
 mod lead_search;
+#[path = "24_reads_at_a_million.rs"]
+mod reads_at_a_million;

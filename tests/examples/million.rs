@@ -243,13 +243,15 @@ fn requests(f: &Fixture) -> Vec<Req> {
             "caller: queue, first page",
             Caller,
             format!("caller_queue?select=*&caller_id=eq.{}&order=follow_up.asc,assigned_at.asc,id.asc&limit=20&offset=0", f.caller_id),
-            Some("count=exact"),
+            None,
         ),
+        // Sent with every queue page (crates/web/src/api/queue.rs): the tabs' exact counts.
+        rpc("caller: caller_queue_counts()", Caller, "caller_queue_counts", json!({})),
         get(
             "caller: queue, page 10",
             Caller,
             format!("caller_queue?select=*&caller_id=eq.{}&order=follow_up.asc,assigned_at.asc,id.asc&limit=20&offset=180", f.caller_id),
-            Some("count=exact"),
+            None,
         ),
         get(
             "caller: closed leads, first page",
@@ -258,15 +260,9 @@ fn requests(f: &Fixture) -> Vec<Req> {
                 "leads?select=*&caller_id=eq.{}&status=in.(converted,lost)&order=status_changed_at.desc.nullslast,id.desc&limit=20&offset=0",
                 f.caller_id
             ),
-            Some("count=exact"),
-        ),
-        rpc("caller: team_today()", Caller, "team_today", json!({})),
-        get(
-            "caller: my leads (500, before the queue)",
-            Caller,
-            format!("leads?select=*&caller_id=eq.{}&order=assigned_at.asc.nullslast,id.asc&limit=500", f.caller_id),
             None,
         ),
+        rpc("caller: team_today()", Caller, "team_today", json!({})),
         get("caller: lead", Caller, format!("leads?select=*&id=eq.{}", f.lead_id), None),
     ]
 }
