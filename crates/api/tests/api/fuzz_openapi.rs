@@ -2,7 +2,9 @@
 //! the running service over a real localbase: for every operation, a body and
 //! headers built from the document, then mutated (wrong types, missing
 //! fields, oversize, invalid UTF-8, wrong content types, bad signatures, bad
-//! idempotency keys, huge headers, control characters, deep nesting).
+//! idempotency keys, huge headers, control characters, deep nesting). An
+//! operation the document secures with a bearer token (the CSV import) is
+//! sent a real admin's token, so its checks past the sign-in are reached.
 //!
 //! Afterwards: no 5xx for any of it, every 4xx is a status the document
 //! lists for the operation and, where the document gives it a body, the JSON
@@ -17,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use crate::helpers::{now_secs, signature_header, spawn_app_with, standard_headers, SECRET};
+use crate::helpers::{now_secs, signature_header, spawn_app_with, standard_headers, token_for, SECRET};
 
-/// Rounds over every operation and mutation; with 11 operations and 15
-/// mutations, 3,300 requests.
+/// Rounds over every operation and mutation; with 12 operations and 15
+/// mutations, 3,600 requests.
 const ROUNDS: usize = 20;
 /// The body limit the service gets here, so oversize bodies stay cheap.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -62,6 +64,8 @@ struct Operation {
     query: Vec<String>,
     /// Documented responses by status: whether each has a body.
     responses: BTreeMap<u16, bool>,
+    /// The operation names a security requirement (a user's bearer token).
+    secured: bool,
 }
 
 /// Every operation of the document, with its body schema (refs resolved)
@@ -92,7 +96,8 @@ fn operations(doc: &Value) -> Vec<Operation> {
                         .collect()
                 })
                 .unwrap_or_default();
-            ops.push(Operation { method: method.to_uppercase(), path: path.clone(), body_schema, query, responses });
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            ops.push(Operation { method: method.to_uppercase(), path: path.clone(), body_schema, query, responses, secured });
         }
     }
     ops
@@ -163,7 +168,10 @@ const MUTATIONS: [&str; 15] = [
 
 /// The base request for `op`, with `mutation` applied, signed where the
 /// mutation is not about credentials.
-fn build(doc: &Value, op: &Operation, mutation: &str, rng: &mut Rng, phone: &str) -> Request {
+/// An operation with a `security` requirement (the CSV import) gets an
+/// admin's `token`, except under `bad_secret`, so its refusals past the
+/// sign-in are reached too.
+fn build(doc: &Value, op: &Operation, mutation: &str, rng: &mut Rng, phone: &str, token: &str) -> Request {
     let mut body = op.body_schema.as_ref().map(|s| instance(doc, s, rng, phone, 0)).unwrap_or(Value::Null);
     let mut content_type = Some("application/json".to_owned());
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
@@ -272,6 +280,9 @@ fn build(doc: &Value, op: &Operation, mutation: &str, rng: &mut Rng, phone: &str
         }
         _ => headers.push(("X-Webhook-Secret".into(), SECRET.as_bytes().to_vec())),
     }
+    if op.secured && mutation != "bad_secret" {
+        headers.push(("Authorization".into(), format!("Bearer {token}").into_bytes()));
+    }
     Request { content_type, headers, body, query }
 }
 
@@ -284,9 +295,11 @@ async fn requests_generated_from_the_openapi_document_never_get_a_5xx_and_refusa
     let mut rng = Rng(seed | 1);
     let app = spawn_app_with(&[("MAX_BODY_BYTES", &MAX_BODY_BYTES.to_string())]).await;
     app.add_caller("Asha", &["MH"]).await;
+    let token = token_for(&app, "fuzz-admin@example.com", "admin").await;
     let doc: Value = app.client.get(format!("{}/api/openapi.json", app.address)).send().await.unwrap().json().await.unwrap();
     let ops = operations(&doc);
     assert!(ops.iter().any(|op| op.path == "/api/ingest" && op.method == "POST"), "the document lists POST /api/ingest");
+    assert!(ops.iter().any(|op| op.path == "/api/imports" && op.secured), "the import is documented with its token");
 
     let started = Instant::now();
     let mut sent = 0usize;
@@ -298,7 +311,7 @@ async fn requests_generated_from_the_openapi_document_never_get_a_5xx_and_refusa
         for op in &ops {
             for mutation in MUTATIONS {
                 let phone = rng.phone();
-                let request = build(&doc, op, mutation, &mut rng, &phone);
+                let request = build(&doc, op, mutation, &mut rng, &phone, &token);
                 let url = if request.query.is_empty() {
                     format!("{}{}", app.address, op.path)
                 } else {

@@ -6,7 +6,7 @@ use base64::Engine;
 use bloc_api::auth::{hmac, to_hex};
 use bloc_api::{Application, Settings};
 use localbase::{Config, LocalBase};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const SECRET: &str = "test-secret-one";
 pub const OTHER_SECRET: &str = "test-secret-two";
@@ -137,6 +137,41 @@ impl TestApp {
             .expect("select lead")
             .map(|row| (row.get(0), row.get(1), row.get(2)))
     }
+}
+
+/// Signs up `email` as a team member with `role`; returns an access token.
+pub async fn token_for(app: &TestApp, email: &str, role: &str) -> String {
+    let base = app.base.as_ref().expect("localbase");
+    let key = base.service_role_key();
+    let created: Value = app
+        .client
+        .post(format!("{}/auth/v1/admin/users", base.api_url()))
+        .header("apikey", key)
+        .header("Authorization", format!("Bearer {key}"))
+        .json(&json!({"email": email, "password": "import-pass-1", "email_confirm": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("a user id").to_owned();
+    app.db
+        .execute("insert into public.team_members (user_id, role) values ($1::text::uuid, $2)", &[&id, &role])
+        .await
+        .unwrap();
+    let session: Value = app
+        .client
+        .post(format!("{}/auth/v1/token?grant_type=password", base.api_url()))
+        .header("apikey", base.anon_key())
+        .json(&json!({"email": email, "password": "import-pass-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["access_token"].as_str().expect("an access token").to_owned()
 }
 
 pub fn now_secs() -> i64 {

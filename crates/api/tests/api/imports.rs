@@ -4,48 +4,13 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{json, spawn_app_with, TestApp};
+use crate::helpers::{json, spawn_app_with, token_for, TestApp};
 
 const FILE: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 const WEB_ORIGIN: &str = "http://127.0.0.1:8123";
 
 async fn spawn() -> TestApp {
     spawn_app_with(&[("CORS_ALLOWED_ORIGINS", WEB_ORIGIN)]).await
-}
-
-/// Signs up `email` as a team member with `role`; returns an access token.
-async fn token_for(app: &TestApp, email: &str, role: &str) -> String {
-    let base = app.base.as_ref().expect("localbase");
-    let key = base.service_role_key();
-    let created: Value = app
-        .client
-        .post(format!("{}/auth/v1/admin/users", base.api_url()))
-        .header("apikey", key)
-        .header("Authorization", format!("Bearer {key}"))
-        .json(&json!({"email": email, "password": "import-pass-1", "email_confirm": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().expect("a user id").to_owned();
-    app.db
-        .execute("insert into public.team_members (user_id, role) values ($1::text::uuid, $2)", &[&id, &role])
-        .await
-        .unwrap();
-    let session: Value = app
-        .client
-        .post(format!("{}/auth/v1/token?grant_type=password", base.api_url()))
-        .header("apikey", base.anon_key())
-        .json(&json!({"email": email, "password": "import-pass-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["access_token"].as_str().expect("an access token").to_owned()
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
