@@ -8,29 +8,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { randomPhone, screenshotsDir, seedAdmin, seedCaller, startStack } from './harness.mjs';
+import { eventually, randomPhone, screenshotsDir, signIn, sleep, startTeam } from './harness.mjs';
 
 const ADMIN = { email: 'admin@queue.test', password: 'admin-password-1' };
 // The only caller, so every lead goes to her.
 const ASHA = { email: 'asha@queue.test', password: 'asha-password-1', name: 'Asha Queue', states: [], languages: [], limit: 500 };
 const LEADS = 23;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(message, check, ms) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(50);
-  }
-  throw new Error(`${message} (after ${ms} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-}
 
 /** Records every `new Notification(title, options)` in window.__notifications, then shows it. */
 const WRAP_NOTIFICATION = () => {
@@ -50,19 +33,9 @@ const WRAP_NOTIFICATION = () => {
   window.Notification = Recorded;
 };
 
-/** Signs in in a new context made with `options` (viewport, permissions). */
-async function signInWith(stack, { email, password }, options = {}) {
-  const context = await stack.browser.newContext({ viewport: { width: 1366, height: 900 }, ...options });
-  await context.addInitScript(WRAP_NOTIFICATION);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => console.error(`page error (${email}): ${e.message}`));
-  await page.goto(stack.web.url);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15000 });
-  return { context, page };
-}
+/** Signs in at 1366 px with every notification recorded; `contextOptions` on top (permissions). */
+const signInRecording = (stack, { email, password }, contextOptions = {}) =>
+  signIn(stack, email, password, { contextOptions: { viewport: { width: 1366, height: 900 }, ...contextOptions }, initScript: WRAP_NOTIFICATION });
 
 async function shownIds(page) {
   return page.getByTestId('my-lead').evaluateAll((cards) => cards.map((c) => Number(c.dataset.leadId)));
@@ -92,9 +65,7 @@ describe('the caller queue in a real browser', { concurrency: false }, () => {
   let caller; // { context, page }
 
   before(async () => {
-    stack = await startStack();
-    await seedAdmin(stack.localbase, ADMIN.email, ADMIN.password);
-    asha = await seedCaller(stack.localbase, ASHA);
+    ({ stack, callers: [asha] } = await startTeam({ admin: ADMIN, callers: [ASHA] }));
     const ids = [];
     for (let i = 0; i < LEADS; i += 1) {
       const answer = await stack.ingest.post({ name: `Queue Lead ${String(i).padStart(2, '0')}`, phone: randomPhone(), state: 'Gujarat' });
@@ -111,7 +82,7 @@ describe('the caller queue in a real browser', { concurrency: false }, () => {
   }, { timeout: 60000 });
 
   test('the queue shows 20 leads a page, awaiting contact first by SLA due time, then follow-ups', { timeout: 90000 }, async () => {
-    caller = await signInWith(stack, ASHA, { permissions: ['notifications'] });
+    caller = await signInRecording(stack, ASHA, { permissions: ['notifications'] });
     const { page } = caller;
     await page.getByRole('heading', { name: 'My leads' }).waitFor();
     await page.getByTestId('caller-queue').waitFor({ timeout: 10000 });
@@ -218,7 +189,7 @@ describe('the caller queue in a real browser', { concurrency: false }, () => {
     const held = await stack.localbase.rest('GET', `leads?select=id,status&caller_id=eq.${asha.id}`);
     const converted = held.filter((l) => l.status === 'converted').length;
     assert.ok(converted >= 1, 'the keyboard flow converted a lead');
-    const admin = await signInWith(stack, ADMIN);
+    const admin = await signInRecording(stack, ADMIN);
     const bar = admin.page.locator(`[data-testid=load-bar][data-caller="${asha.id}"]`);
     await bar.waitFor({ timeout: 10000 });
     const percent = Math.round((converted * 1000) / held.length) / 10;

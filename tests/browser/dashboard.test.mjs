@@ -7,30 +7,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { distDir, randomPhone, screenshotsDir, seedAdmin, seedCaller, serveWeb, signIn, startStack } from './harness.mjs';
+import { distDir, eventually, randomPhone, screenshotsDir, serveWeb, signIn, startTeam } from './harness.mjs';
 
 const ADMIN = { email: 'admin@browser.test', password: 'admin-password-1' };
 const PRIYA = { email: 'priya@browser.test', password: 'priya-password-1', name: 'Priya Sharma', states: ['MH'], languages: ['hi', 'mr'], limit: 100 };
 const RAVI = { email: 'ravi@browser.test', password: 'ravi-password-1', name: 'Ravi Kumar', states: ['KA'], languages: ['kn'], limit: 5 };
 const GLOBAL = { email: 'gita@browser.test', password: 'gita-password-1', name: 'Gita Rao', states: [], languages: ['en'], limit: 100 };
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a truthy value or `ms` pass; returns the value or throws `message`. */
-async function eventually(message, check, ms) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(50);
-  }
-  throw new Error(`${message} (after ${ms} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-}
 
 async function figure(page, name) {
   const text = (await page.getByTestId(`figure-${name}`).textContent()).trim();
@@ -53,11 +36,7 @@ describe('the dashboard in a real browser', { concurrency: false }, () => {
   let admin; // { context, page }, kept open across scenarios
 
   before(async () => {
-    stack = await startStack();
-    await seedAdmin(stack.localbase, ADMIN.email, ADMIN.password);
-    priya = await seedCaller(stack.localbase, PRIYA);
-    ravi = await seedCaller(stack.localbase, RAVI);
-    await seedCaller(stack.localbase, GLOBAL);
+    ({ stack, callers: [priya, ravi] } = await startTeam({ admin: ADMIN, callers: [PRIYA, RAVI, GLOBAL] }));
     // The first request through a fresh ingest service and PostgREST is slow
     // (connections, schema cache); warm them up before timing anything.
     await stack.ingest.post({ name: 'Warm Up', phone: randomPhone(), state: 'Delhi', language: 'English' });

@@ -32,7 +32,26 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `check` every `intervalMs` until it returns a truthy value or `ms`
+ * pass; returns the value, or throws `message` with the last value or error.
+ */
+export async function eventually(message, check, ms, intervalMs = 50) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`${message} (after ${ms} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
 
 export function distDir() {
   const dist = process.env.BLOC_DIST ? resolve(process.env.BLOC_DIST) : join(repoRoot, 'dist');
@@ -219,9 +238,23 @@ export async function seedCaller(localbase, { email, password, name, states = []
   return caller;
 }
 
-/** Opens the app in a new context (its own localStorage) and signs in. */
-export async function signIn(stack, email, password) {
-  const context = await stack.browser.newContext({ viewport: { width: 1280, height: 900 } });
+/** The whole stack with an admin and `callers` seeded (each as `seedCaller` takes it); the callers' rows in order. Call `stack.stop()` when done. */
+export async function startTeam({ admin, callers = [] }) {
+  const stack = await startStack();
+  await seedAdmin(stack.localbase, admin.email, admin.password);
+  const seeded = [];
+  for (const caller of callers) seeded.push(await seedCaller(stack.localbase, caller));
+  return { stack, callers: seeded };
+}
+
+/**
+ * Opens the app in a new context (its own localStorage) and signs in.
+ * `contextOptions` go to `browser.newContext` (a viewport, permissions);
+ * `initScript` runs in every page of the context before the app's own.
+ */
+export async function signIn(stack, email, password, { contextOptions = {}, initScript } = {}) {
+  const context = await stack.browser.newContext({ viewport: { width: 1280, height: 900 }, ...contextOptions });
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`page error (${email}): ${e.message}`));
   page.on('console', (m) => {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { screenshotsDir, seedAdmin, seedCaller, signIn, startStack } from './harness.mjs';
+import { screenshotsDir, signIn, startTeam } from './harness.mjs';
 
 const ADMIN = { email: 'admin@import.test', password: 'admin-password-1' };
 const MUMBAI = { email: 'mumbai@import.test', password: 'mumbai-password-1', name: 'Mumbai Desk', states: ['MH'], limit: 5000 };
@@ -48,9 +48,7 @@ describe('the CSV import in a real browser', { concurrency: false }, () => {
   let admin;
 
   before(async () => {
-    stack = await startStack();
-    await seedAdmin(stack.localbase, ADMIN.email, ADMIN.password);
-    await seedCaller(stack.localbase, MUMBAI);
+    ({ stack } = await startTeam({ admin: ADMIN, callers: [MUMBAI] }));
     await stack.ingest.post({ name: 'Before the import', phone: EXISTING_PHONE, state: 'MH' });
   }, { timeout: 300000 });
 

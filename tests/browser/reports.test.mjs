@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { randomPhone, screenshotsDir, seedAdmin, seedCaller, signIn, startStack } from './harness.mjs';
+import { eventually, randomPhone, screenshotsDir, signIn, startTeam } from './harness.mjs';
 
 const ADMIN = { email: 'admin@reports.test', password: 'admin-password-1' };
 const ASHA = { email: 'asha@reports.test', password: 'asha-password-1', name: 'Asha Report', states: ['MH'], languages: [], limit: 100 };
@@ -21,22 +21,6 @@ const KOLKATA_MS = 330 * 60 * 1000;
 /** The Asia/Kolkata date `daysAgo` days before today, `YYYY-MM-DD`. */
 const localDay = (daysAgo) => new Date(Date.now() + KOLKATA_MS - daysAgo * 86400000).toISOString().slice(0, 10);
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(message, check, ms) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(50);
-  }
-  throw new Error(`${message} (after ${ms} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-}
 
 const text = async (locator) => (await locator.textContent()).trim();
 
@@ -63,11 +47,8 @@ describe('reports in a real browser', { concurrency: false }, () => {
   const threeDaysAgo = localDay(3);
 
   before(async () => {
-    stack = await startStack();
+    ({ stack, callers: [asha, bilal] } = await startTeam({ admin: ADMIN, callers: [ASHA, BILAL] }));
     const lb = stack.localbase;
-    await seedAdmin(lb, ADMIN.email, ADMIN.password);
-    asha = await seedCaller(lb, ASHA);
-    bilal = await seedCaller(lb, BILAL);
 
     // Today, through the engine: three Maharashtra leads for Asha, one
     // Karnataka lead for Bilal.

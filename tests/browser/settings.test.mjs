@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { randomPhone, screenshotsDir, seedAdmin, seedCaller, signIn, startStack } from './harness.mjs';
+import { eventually, randomPhone, screenshotsDir, signIn, startTeam } from './harness.mjs';
 
 const ADMIN = { email: 'settings-admin@browser.test', password: 'admin-password-1' };
 const CALLER = { email: 'settings-caller@browser.test', password: 'caller-password-1', name: 'Meera Iyer', limit: 100 };
@@ -23,22 +23,6 @@ const ZONES = [
   'Australia/Brisbane', 'Pacific/Noumea', 'Pacific/Auckland', 'Pacific/Tongatapu', 'Pacific/Kiritimati',
 ];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(message, check, ms) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${message} (after ${ms} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-}
 
 /** Local date (`YYYY-MM-DD`) and minutes since local midnight of `at` in `zone`. */
 function local(zone, at) {
@@ -86,9 +70,7 @@ describe('the settings screen in a real browser', { concurrency: false }, () => 
   let admin;
 
   before(async () => {
-    stack = await startStack();
-    await seedAdmin(stack.localbase, ADMIN.email, ADMIN.password);
-    await seedCaller(stack.localbase, CALLER);
+    ({ stack } = await startTeam({ admin: ADMIN, callers: [CALLER] }));
     await stack.ingest.post({ name: 'Warm Up', phone: randomPhone(), state: 'Delhi' });
   }, { timeout: 300000 });
 

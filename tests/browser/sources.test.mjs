@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
-import { seedAdmin, seedCaller, signIn, startStack } from './harness.mjs';
+import { signIn, startTeam } from './harness.mjs';
 
 const ADMIN = { email: 'admin@sources.test', password: 'admin-password-1' };
 const WHATSAPP_SECRET = 'browser-whatsapp-app-secret';
@@ -43,9 +43,10 @@ describe('a WhatsApp lead in a real browser', { concurrency: false }, () => {
   let stack;
 
   before(async () => {
-    stack = await startStack();
-    await seedAdmin(stack.localbase, ADMIN.email, ADMIN.password);
-    await seedCaller(stack.localbase, { email: 'meera@sources.test', password: 'meera-password-1', name: 'Meera Iyer', states: [], languages: ['en'], limit: 100 });
+    ({ stack } = await startTeam({
+      admin: ADMIN,
+      callers: [{ email: 'meera@sources.test', password: 'meera-password-1', name: 'Meera Iyer', states: [], languages: ['en'], limit: 100 }],
+    }));
   }, { timeout: 300000 });
 
   after(async () => {
