@@ -2,10 +2,11 @@
 -- (supabase/migrations/20261125* only) the same indexes on public.leads as
 -- HEAD has, so that "pre-issue vs today" compares engines, not index sets.
 --
--- HEAD's set (read from pg_indexes on a HEAD-migrated database, 2026-11-30,
--- through …002700): the pre-issue five, less leads_created_at_idx (replaced
--- by leads_created_at_id_idx in …002300), plus …002200's caller queue index
--- and …002300's per-filter btrees and trigram GIN indexes. engine-bench
+-- HEAD's set (the migrations' index statements on leads, 2026-11-30,
+-- through …003000): the pre-issue five, less leads_created_at_idx (replaced
+-- by leads_created_at_id_idx in …002300), plus …002200's caller queue index,
+-- …002300's per-filter btrees and trigram GIN indexes, and …003000's
+-- closed-leads index; checked against pg_indexes by engine-bench, which
 -- prints each engine's index names on leads and flags a difference from the
 -- last engine's, so a stale copy of this file shows up in its output.
 --
@@ -26,3 +27,5 @@ create index leads_converted_at_idx on public.leads (converted_at) where convert
 create index leads_last_duplicate_at_idx on public.leads (last_duplicate_at) where last_duplicate_at is not null;
 create index leads_caller_queue_idx on public.leads (caller_id, (status <> 'new'), assigned_at, id)
   where status in ('new', 'contacted', 'qualified');
+create index leads_caller_closed_idx on public.leads (caller_id, status_changed_at desc nulls last, id desc)
+  where status in ('converted', 'lost');

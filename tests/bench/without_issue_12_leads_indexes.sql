@@ -7,6 +7,7 @@
 -- Copied into a HEAD folder under a name that sorts last
 -- (docs/benchmarks.md, "Assignment engine", has the commands).
 drop index public.leads_caller_queue_idx;
+drop index public.leads_caller_closed_idx;
 drop index public.leads_created_at_id_idx;
 drop index public.leads_status_created_at_idx;
 drop index public.leads_state_created_at_idx;
