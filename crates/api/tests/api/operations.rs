@@ -93,9 +93,9 @@ fn mounted_routes() -> std::collections::BTreeSet<(String, String)> {
         } else if rest.starts_with(".route(") {
             pending = Some(Pending::Route(depth));
             i += ".route".len();
-        } else if rest.starts_with('"') {
-            let end = 1 + rest[1..].find('"').unwrap();
-            let literal = rest[1..end].to_owned();
+        } else if let Some(quoted) = rest.strip_prefix('"') {
+            let end = 1 + quoted.find('"').unwrap();
+            let literal = quoted[..end - 1].to_owned();
             match pending.take() {
                 Some(Pending::Scope(at)) => scopes.push((at, literal)),
                 Some(Pending::Route(at)) => {
