@@ -57,6 +57,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let admin_listener = settings.admin_bind_addr.map(|addr| bind(&addr, "ADMIN_BIND_ADDR")).transpose()?;
         let settings = Arc::new(settings);
+        warm_phone_metadata(&settings);
         let rest = Rest::new(&settings);
         let metrics = Arc::new(Metrics::default());
         let batcher = settings
@@ -142,6 +143,18 @@ impl Application {
 }
 
 /// actix's own default: one worker per core.
+/// Loads libphonenumber's metadata and compiles the default region's
+/// patterns now, not on the first lead: that load takes 0.1–0.3 s of CPU
+/// (`normalize_bench`), and on the first lead it stalled every connection
+/// of the HTTP worker that drew it (issue 14, seen in `loadgen`'s profile).
+fn warm_phone_metadata(settings: &Settings) {
+    let started = std::time::Instant::now();
+    for sample in ["+919876543210", "9876543210", "+16502530000"] {
+        let _ = bloc_shared::phone::normalize(sample, settings.default_phone_region);
+    }
+    tracing::debug!(millis = started.elapsed().as_millis(), "phone metadata loaded");
+}
+
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

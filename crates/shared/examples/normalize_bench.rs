@@ -7,6 +7,12 @@ use bloc_shared::ingest::normalize_lead;
 use bloc_shared::phone::{normalize, PhoneRegion};
 
 fn main() {
+    let t = Instant::now();
+    let _ = normalize("9876543210", PhoneRegion::IN);
+    println!("first number (loads the metadata): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    let _ = normalize("9876543211", PhoneRegion::IN);
+    println!("second number: {:.1} µs", t.elapsed().as_secs_f64() * 1e6);
     let n = 20_000;
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = (0..n)
         .map(|i| {
