@@ -318,8 +318,8 @@ async fn original_route(base: &localbase::LocalBase) -> anyhow::Result<(String, 
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bench/original_route.mjs");
     let mut child = tokio::process::Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()))
         .arg(&script)
-        .env("SUPABASE_URL", base.api_url().to_string())
-        .env("SUPABASE_SERVICE_ROLE_KEY", base.service_role_key().to_string())
+        .env("SUPABASE_URL", base.api_url())
+        .env("SUPABASE_SERVICE_ROLE_KEY", base.service_role_key())
         .env("WEBHOOK_SECRET", SECRET)
         .env("PORT", "0")
         .stdout(std::process::Stdio::piped())
