@@ -83,14 +83,16 @@ alter table public.assignment_logs drop constraint assignment_logs_caller_id_fke
 alter table public.assignment_logs drop constraint assignment_logs_previous_caller_id_fkey;
 alter table public.caller_daily_loads drop constraint caller_daily_loads_caller_id_fkey;
 
-/** Locks the callers `ids` (distinct, not null) FOR KEY SHARE, as a
-    foreign key's check does, in one statement, and raises
-    foreign_key_violation, worded as PostgreSQL words it for the dropped
-    constraint `constraint_name`, when fewer rows were locked than asked for
-    (a caller deleted before the lock, even concurrently, is not locked: the
-    lock waits for the deleter and then skips the row). Only then does it
-    look for the missing id, for the message. */
-create function engine.check_callers_exist(ids bigint[], child text, child_column text, constraint_name text)
+/** Locks the rows `ids` (distinct, not null) of `parent` ('callers' or
+    'leads') FOR KEY SHARE, as a foreign key's check does, in one
+    statement, and raises foreign_key_violation, worded as PostgreSQL words
+    it for the dropped constraint `constraint_name` on `child`.`child_column`,
+    when fewer rows were locked than asked for (a parent deleted before the
+    lock, even concurrently, is not locked: the lock waits for the deleter
+    and then skips the row). Only then does it look for the missing id, for
+    the message. The lock statement is written out per parent, not built
+    with EXECUTE, so the ingest path runs a plan plpgsql keeps. */
+create function engine.check_references_exist(parent text, ids bigint[], child text, child_column text, constraint_name text)
 returns void
 language plpgsql volatile
 set search_path = ''
@@ -102,61 +104,30 @@ begin
   if ids is null or pg_catalog.cardinality(ids) = 0 then
     return;
   end if;
-  select pg_catalog.count(*) into locked
-    from (select c.id from public.callers c where c.id = any (ids) for key share of c) x;
+  if parent = 'callers' then
+    select pg_catalog.count(*) into locked
+      from (select c.id from public.callers c where c.id = any (ids) for key share of c) x;
+  elsif parent = 'leads' then
+    select pg_catalog.count(*) into locked
+      from (select l.id from public.leads l where l.id = any (ids) for key share of l) x;
+  else
+    raise exception 'engine.check_references_exist: no reference check for table "%"', parent;
+  end if;
   if locked = pg_catalog.cardinality(ids) then
     return;
   end if;
-  select i.id into missing
-    from pg_catalog.unnest(ids) as i(id)
-   where i.id is not null
-     and not exists (select 1 from public.callers c where c.id = i.id)
-   order by i.id
-   limit 1;
+  execute pg_catalog.format(
+    'select pg_catalog.min(i.id) from pg_catalog.unnest($1) as i(id)
+      where not exists (select 1 from public.%I p where p.id = i.id)', parent)
+    into missing using ids;
   if missing is not null then
     raise exception using
       errcode = 'foreign_key_violation',
       message = pg_catalog.format('insert or update on table "%s" violates foreign key constraint "%s"',
                                   child, constraint_name),
-      detail = pg_catalog.format('Key (%s)=(%s) is not present in table "callers".', child_column, missing),
+      detail = pg_catalog.format('Key (%s)=(%s) is not present in table "%s".', child_column, missing, parent),
       table = child,
       constraint = constraint_name;
-  end if;
-end
-$$;
-
-/** As engine.check_callers_exist, for leads (distinct, not null) named by
-    assignment_logs.lead_id. */
-create function engine.check_leads_exist(ids bigint[])
-returns void
-language plpgsql volatile
-set search_path = ''
-as $$
-declare
-  locked bigint;
-  missing bigint;
-begin
-  if ids is null or pg_catalog.cardinality(ids) = 0 then
-    return;
-  end if;
-  select pg_catalog.count(*) into locked
-    from (select l.id from public.leads l where l.id = any (ids) for key share of l) x;
-  if locked = pg_catalog.cardinality(ids) then
-    return;
-  end if;
-  select i.id into missing
-    from pg_catalog.unnest(ids) as i(id)
-   where i.id is not null
-     and not exists (select 1 from public.leads l where l.id = i.id)
-   order by i.id
-   limit 1;
-  if missing is not null then
-    raise exception using
-      errcode = 'foreign_key_violation',
-      message = 'insert or update on table "assignment_logs" violates foreign key constraint "assignment_logs_lead_id_fkey"',
-      detail = pg_catalog.format('Key (lead_id)=(%s) is not present in table "leads".', missing),
-      table = 'assignment_logs',
-      constraint = 'assignment_logs_lead_id_fkey';
   end if;
 end
 $$;
@@ -168,7 +139,7 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 begin
-  perform engine.check_callers_exist(
+  perform engine.check_references_exist('callers',
     array(select distinct n.caller_id from inserted n where n.caller_id is not null),
     'leads', 'caller_id', 'leads_caller_id_fkey');
   return null;
@@ -187,7 +158,7 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 begin
-  perform engine.check_callers_exist(array[new.caller_id], 'leads', 'caller_id', 'leads_caller_id_fkey');
+  perform engine.check_references_exist('callers', array[new.caller_id], 'leads', 'caller_id', 'leads_caller_id_fkey');
   return null;
 end
 $$;
@@ -204,11 +175,12 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 begin
-  perform engine.check_leads_exist(array(select distinct n.lead_id from inserted n));
-  perform engine.check_callers_exist(
+  perform engine.check_references_exist('leads', array(select distinct n.lead_id from inserted n),
+    'assignment_logs', 'lead_id', 'assignment_logs_lead_id_fkey');
+  perform engine.check_references_exist('callers',
     array(select distinct n.caller_id from inserted n where n.caller_id is not null),
     'assignment_logs', 'caller_id', 'assignment_logs_caller_id_fkey');
-  perform engine.check_callers_exist(
+  perform engine.check_references_exist('callers',
     array(select distinct n.previous_caller_id from inserted n where n.previous_caller_id is not null),
     'assignment_logs', 'previous_caller_id', 'assignment_logs_previous_caller_id_fkey');
   return null;
@@ -226,15 +198,16 @@ set search_path = ''
 as $$
 begin
   if new.lead_id is distinct from old.lead_id then
-    perform engine.check_leads_exist(array[new.lead_id]);
+    perform engine.check_references_exist('leads', array[new.lead_id], 'assignment_logs', 'lead_id',
+      'assignment_logs_lead_id_fkey');
   end if;
   if new.caller_id is not null and new.caller_id is distinct from old.caller_id then
-    perform engine.check_callers_exist(array[new.caller_id], 'assignment_logs', 'caller_id',
-                                       'assignment_logs_caller_id_fkey');
+    perform engine.check_references_exist('callers', array[new.caller_id], 'assignment_logs', 'caller_id',
+      'assignment_logs_caller_id_fkey');
   end if;
   if new.previous_caller_id is not null and new.previous_caller_id is distinct from old.previous_caller_id then
-    perform engine.check_callers_exist(array[new.previous_caller_id], 'assignment_logs', 'previous_caller_id',
-                                       'assignment_logs_previous_caller_id_fkey');
+    perform engine.check_references_exist('callers', array[new.previous_caller_id], 'assignment_logs', 'previous_caller_id',
+      'assignment_logs_previous_caller_id_fkey');
   end if;
   return null;
 end
@@ -251,7 +224,7 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 begin
-  perform engine.check_callers_exist(
+  perform engine.check_references_exist('callers',
     array(select distinct n.caller_id from inserted n),
     'caller_daily_loads', 'caller_id', 'caller_daily_loads_caller_id_fkey');
   return null;
@@ -269,8 +242,8 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 begin
-  perform engine.check_callers_exist(array[new.caller_id], 'caller_daily_loads', 'caller_id',
-                                     'caller_daily_loads_caller_id_fkey');
+  perform engine.check_references_exist('callers', array[new.caller_id], 'caller_daily_loads', 'caller_id',
+      'caller_daily_loads_caller_id_fkey');
   return null;
 end
 $$;
