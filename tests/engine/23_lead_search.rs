@@ -1,5 +1,7 @@
 //! The leads table's search, one page at a time (`lead_search`), and the
-//! Source filter's list (`lead_sources`), migration 20261130002800.
+//! Source filter's list (`lead_sources`), migrations 20261130002800 and
+//! 20261130003200 (a search reaches its first 1,000 matches; sorted by
+//! name it gathers only the sort keys).
 
 #![allow(clippy::unwrap_used)]
 
@@ -247,6 +249,7 @@ fn a_term_under_three_characters_is_refused_and_so_are_a_bad_sort_and_page() {
             "term => 'priya', row_limit => 1001",
             "term => 'priya', row_offset => -1",
             "term => 'priya', row_offset => 10001",
+            "term => 'priya', row_offset => 2147483647",
             "term => 'priya', descending => null",
         ] {
             let mut sub = tx.transaction().unwrap();
@@ -254,7 +257,7 @@ fn a_term_under_three_characters_is_refused_and_so_are_a_bad_sort_and_page() {
         }
         codes
     });
-    assert_eq!(codes, vec!["22023"; 10]);
+    assert_eq!(codes, vec!["22023"; 11]);
     assert_eq!(t.db.scalar_i64("select count(*) from leads"), 8, "nothing changed");
 }
 
@@ -280,7 +283,7 @@ fn deep_pages_and_the_name_order_give_the_same_rows_as_ordering_the_whole_table(
              select case when i % 3 = 0 then 'Deep Zeta ' else 'Deep Alpha ' end || (i % 7),
                     '+9190000' || lpad(i::text, 5, '0'), 'unassigned',
                     '2026-03-01 09:00:00+05:30'::timestamptz + make_interval(mins => i / 2)
-               from generate_series(1, 1030) as i",
+               from generate_series(1, 990) as i",
             &[],
         )
         .unwrap();
@@ -291,7 +294,8 @@ fn deep_pages_and_the_name_order_give_the_same_rows_as_ordering_the_whole_table(
         ("state", false, "state, created_at, id"),
     ];
     for (sort, descending, order_by) in orders {
-        for offset in [0, 990, 1000, 1020] {
+        // 975 is the deepest page of 25 a search reaches (its first 1,000 matches).
+        for offset in [0, 500, 975] {
             let expected: Vec<i64> = t
                 .db
                 .client
@@ -305,7 +309,46 @@ fn deep_pages_and_the_name_order_give_the_same_rows_as_ordering_the_whole_table(
                     .unwrap()
             });
             assert_eq!(found, expected, "sort {sort} descending {descending} offset {offset}");
-            assert_eq!(found.len(), if offset == 1020 { 10 } else { 26 });
+            assert_eq!(found.len(), if offset == 975 { 15 } else { 26 });
         }
     }
+}
+
+#[test]
+fn a_search_reaches_its_first_thousand_matches_and_refuses_a_page_beyond_them_naming_the_limit() {
+    let mut t = table();
+    t.db.client
+        .execute(
+            "insert into leads (name, phone, status, created_at)
+             select 'Many Kiran ' || i, '+9191000' || lpad(i::text, 5, '0'), 'unassigned',
+                    '2026-03-01 09:00:00+05:30'::timestamptz + make_interval(mins => i)
+               from generate_series(1, 1100) as i",
+            &[],
+        )
+        .unwrap();
+    let (last_page, whole_cap, past) = as_admin(&mut t, |tx| {
+        let q = "term => 'kiran', row_limit => $1, row_offset => $2";
+        // The web app's 40th page of 25, with the row that tells a next page exists.
+        let last_page = search(tx, q, &[&26, &975]).unwrap();
+        // The export of a search: its first 1,000 matches in one call.
+        let whole_cap = search(tx, q, &[&1000, &0]).unwrap();
+        let mut past = Vec::new();
+        for (limit, offset) in [(27, 975), (25, 1000), (1, 1001), (1000, 2)] {
+            let mut sub = tx.transaction().unwrap();
+            let refused = search(&mut sub, q, &[&limit, &offset]).unwrap_err();
+            let db = refused.as_db_error().unwrap();
+            past.push((db.code().code().to_owned(), db.message().to_owned(), db.hint().map(str::to_owned)));
+        }
+        (last_page, whole_cap, past)
+    });
+    let newest_first: Vec<i64> =
+        t.db.client.query("select id from leads where name like 'Many Kiran %' order by created_at desc, id desc limit 1001", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(last_page, newest_first[975..1001]);
+    assert_eq!(whole_cap, newest_first[..1000]);
+    for (code, message, hint) in past {
+        assert_eq!(code, "22023");
+        assert_eq!(message, "a search reaches only its first 1,000 matches (row_offset + row_limit at most 1,001)");
+        assert_eq!(hint.as_deref(), Some("add a word to the search or a filter to reach the others"));
+    }
+    assert_eq!(t.db.scalar_i64("select count(*) from leads"), 1108, "nothing changed");
 }
