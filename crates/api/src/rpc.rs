@@ -60,14 +60,19 @@ pub enum Fault {
     /// Unreachable, timed out, or PostgREST or the database answered that it
     /// cannot now (PostgreSQL 08xxx connection, 40xxx serialization or
     /// deadlock, 53xxx resources, 55P03 lock timeout, 57014 statement
-    /// timeout or cancel, 57P0x shutdown; any other 5xx): 503, retry.
+    /// timeout or cancel, 57P0x shutdown; any other 5xx), or a row conflicts
+    /// with another one written at the same time (class 23 but 23502 and
+    /// 23514: 23505 unique, 23503 reference, which
+    /// `engine.check_references_exist` raises, 23P01 exclusion, 23001
+    /// restrict): 503, retry.
     Transient,
     /// The service's key, a grant or an RPC is wrong (401, 403 or 404 to the
     /// service's own call; a user's call refused for a missing EXECUTE grant;
     /// a missing RPC). 500: waiting does not fix it.
     Misconfigured,
     /// PostgREST or the database refused the request this service built
-    /// (PGRST1xx, an ambiguous RPC, any other 3xx or 4xx), or answered
+    /// (PGRST1xx, an ambiguous RPC, any other 3xx or 4xx, P0001: a bare
+    /// `raise exception` is one of the engine's own assertions), or answered
     /// something this service cannot read: a bug of ours, never the
     /// sender's. 500.
     OurRequest,
@@ -75,17 +80,17 @@ pub enum Fault {
     SignIn,
     /// The user is signed in and not allowed (42501 from the RPC's own check). 403.
     Forbidden,
-    /// The RPC refused the data the user sent (22xxx, 23xxx, P0001, raised
-    /// with its own message). 4xx, nothing stored.
+    /// The RPC refused the data the user sent ([`is_data_fault`]: 22xxx,
+    /// 23502, 23514, raised with its own message). 4xx, nothing stored.
     Data,
 }
 
 impl RpcError {
     /// This error's [`Fault`]. A user's call ([`RpcError::Refused`]) is
-    /// judged as the user's; a data error (22xxx, 23xxx) to the service's
-    /// own call is not the sender's (the ingest RPCs answer a refused lead
-    /// as a result, not an error), so it stays transient as any other
-    /// database error the service cannot act on.
+    /// judged as the user's; a data error ([`is_data_fault`]) to the
+    /// service's own call is not the sender's (the ingest RPCs answer a
+    /// refused lead as a result, not an error), so it stays transient as any
+    /// other database error the service cannot act on.
     pub fn fault(&self) -> Fault {
         match self {
             RpcError::Unreachable(_) => Fault::Transient,
@@ -111,8 +116,7 @@ impl RpcError {
 
 fn fault_of(status: u16, body: &str, user: bool) -> Fault {
     let code = error_code(body).unwrap_or_default();
-    let class = code.get(..2).unwrap_or_default();
-    if matches!(class, "08" | "40" | "53") || matches!(code, "55P03" | "57014" | "57P01" | "57P02" | "57P03") {
+    if is_transient(code) {
         return Fault::Transient;
     }
     if user {
@@ -121,8 +125,7 @@ fn fault_of(status: u16, body: &str, user: bool) -> Fault {
             "42501" => return Fault::Forbidden,
             "PGRST300" => return Fault::Misconfigured,
             "PGRST301" | "PGRST302" | "PGRST303" => return Fault::SignIn,
-            "P0001" => return Fault::Data,
-            _ if matches!(class, "22" | "23") => return Fault::Data,
+            _ if is_data_fault(code) => return Fault::Data,
             _ => {}
         }
     }
@@ -130,10 +133,35 @@ fn fault_of(status: u16, body: &str, user: bool) -> Fault {
         401 if user => Fault::SignIn,
         403 if user => Fault::Forbidden,
         401 | 403 | 404 => Fault::Misconfigured,
-        _ if matches!(class, "22" | "23") || code == "P0001" => Fault::Transient,
+        _ if is_data_fault(code) => Fault::Transient,
         500..=599 => Fault::Transient,
         _ => Fault::OurRequest,
     }
+}
+
+/// Whether SQLSTATE `code` says the rows sent are wrong, whoever sends them
+/// again: class 22 (data exception; the engine's own validation raises
+/// 22023 with its message, e.g. `engine.check_import_rows`), 23502 (not
+/// null) and 23514 (check). Not the rest of class 23: a unique (23505),
+/// reference (23503, raised by `engine.check_references_exist` with the
+/// dropped foreign keys' names), exclusion (23P01) or restrict (23001)
+/// violation is a conflict with rows written at the same time, and not
+/// P0001: the engine raises it for a request fault only from
+/// `reassign_lead`, which this service never calls, and otherwise it is a
+/// bare `raise exception`, an assertion of ours.
+fn is_data_fault(code: &str) -> bool {
+    code.starts_with("22") || matches!(code, "23502" | "23514")
+}
+
+/// Whether SQLSTATE `code` is a fault that passes: 08xxx connection, 40xxx
+/// serialization or deadlock, 53xxx resources, 55P03 lock timeout, 57014
+/// statement timeout or cancel, 57P0x shutdown, and the conflicts of class
+/// 23 ([`is_data_fault`] says which are not).
+fn is_transient(code: &str) -> bool {
+    let class = code.get(..2).unwrap_or_default();
+    matches!(class, "08" | "40" | "53")
+        || (class == "23" && !is_data_fault(code))
+        || matches!(code, "55P03" | "57014" | "57P01" | "57P02" | "57P03")
 }
 
 /// The `code` of a PostgREST error answer (`"PGRST202"`, a SQLSTATE such as

@@ -90,7 +90,7 @@ pub struct ImportAnswer {
 pub enum ImportResponses {
     #[response(status = 200, description = "One answer per row, in order")]
     Answered(ImportAnswer),
-    #[response(status = 400, description = "`malformed_body`: not the request's shape (`import_ref` not 64 lowercase hex digits, 0 or over 1000 rows, a row number 0 or twice), or the database refused the rows' data (its message after `the lead store refused the request: `); nothing stored")]
+    #[response(status = 400, description = "`malformed_body`: not the request's shape (`import_ref` not 64 lowercase hex digits, 0 or over 1000 rows, a row number 0 or twice), or the database refused the rows' data (22xxx, 23502 not null, 23514 check; its message after `the lead store refused the request: `); nothing stored")]
     Malformed(ApiError),
     #[response(status = 401, description = "`sign_in_required`: no bearer token, or Auth refused it (expired, forged)")]
     SignInRequired(ApiError),
@@ -100,9 +100,9 @@ pub enum ImportResponses {
     BodyReadTimeout(ApiError),
     #[response(status = 413, description = "`payload_too_large`: the body is over `MAX_BODY_BYTES`")]
     PayloadTooLarge(ApiError),
-    #[response(status = 500, description = "`upstream_misconfigured` (PostgREST refuses the service: its key, a missing RPC or EXECUTE grant) or `internal_error` (PostgREST refused the request the service built); nothing stored, logged")]
+    #[response(status = 500, description = "`upstream_misconfigured` (PostgREST refuses the service: its key, a missing RPC or EXECUTE grant) or `internal_error` (PostgREST refused the request the service built, or an assertion of the engine raised P0001); nothing stored, logged")]
     ServerFault(ApiError),
-    #[response(status = 503, description = "`unavailable`: PostgREST or the database is unreachable, timed out or answered a transient error; retry after `Retry-After` (a stored row is answered from its record)")]
+    #[response(status = 503, description = "`unavailable`: PostgREST or the database is unreachable, timed out, or answered a transient error or a conflict with rows written at the same time (23505 unique, 23503 reference); retry after `Retry-After` (a stored row is answered from its record)")]
     Unavailable(ApiError),
 }
 
@@ -330,13 +330,24 @@ mod tests {
         assert_eq!(user(403, "{}"), 403);
         assert_eq!(user(401, r#"{"code":"42501","message":"permission denied for function import_leads"}"#), 500);
         assert_eq!(user(400, r#"{"code":"22023","message":"a row number appears twice"}"#), 400);
-        assert_eq!(user(409, r#"{"code":"23505","message":"duplicate key"}"#), 400);
+        for code in ["22023", "22P02", "23502", "23514"] {
+            assert_eq!(user(400, &format!(r#"{{"code":"{code}","message":"refused"}}"#)), 400, "{code}: the rows' data");
+        }
+        for code in ["23505", "23503", "23P01", "23001", "23000"] {
+            assert_eq!(user(409, &format!(r#"{{"code":"{code}","message":"conflict"}}"#)), 503, "{code}: a race, not the rows");
+        }
+        assert_eq!(user(400, r#"{"code":"P0001","message":"engine.check_references_exist: no reference check"}"#), 500);
         assert_eq!(user(400, r#"{"code":"PGRST102","message":"Invalid body"}"#), 500);
         assert_eq!(user(400, r#"{"code":"42703","message":"column x does not exist"}"#), 500);
         assert_eq!(user(409, r#"{"code":"40001","message":"could not serialize"}"#), 503);
         for code in ["57014", "40P01", "53300", "08006", "57P01", "55P03"] {
             assert_eq!(service(RpcError::Status { status: 500, body: format!(r#"{{"code":"{code}"}}"#) }), 503, "{code}");
         }
+        for (status, code) in [(400, "22023"), (400, "23514"), (409, "23505"), (409, "23503")] {
+            let error = RpcError::Status { status, body: format!(r#"{{"code":"{code}"}}"#) };
+            assert_eq!(service(error), 503, "{code} to the service's own call is not the sender's");
+        }
+        assert_eq!(service(RpcError::Status { status: 400, body: r#"{"code":"P0001"}"#.into() }), 500);
         assert_eq!(service(RpcError::Status { status: 300, body: r#"{"code":"PGRST203"}"#.into() }), 500);
         assert_eq!(service(RpcError::Status { status: 503, body: "no JSON".into() }), 503);
         assert_eq!(service(RpcError::Unreachable("timed out".into())), 503);

@@ -296,6 +296,6 @@ proptest! {
 #[test]
 fn a_body_nested_a_million_levels_deep_is_malformed_not_a_crash() {
     let body = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
-    let error = parse(&json_headers(), body.as_bytes()).err().expect("refused");
+    let error = parse(&json_headers(), body.as_bytes()).expect_err("refused");
     assert_eq!(error.code(), "malformed_body");
 }

@@ -326,3 +326,107 @@ async fn rows_the_import_rpc_refuses_as_data_are_400_with_its_message_and_nothin
     assert!(!message.contains("9811122233"), "no full phone in the answer: {message}");
     assert_eq!(app.lead_count().await, 0, "the transaction rolled back");
 }
+
+/// SQL that makes the database do `raise` when `import_leads` records row
+/// 4 (after the rows' leads were written in the same transaction): a
+/// test-only trigger on `engine.lead_imports`; and the SQL that drops it.
+fn fault_on_row_four(raise: &str) -> (String, String) {
+    let create = format!(
+        "create function engine.test_fault() returns trigger language plpgsql security definer set search_path = '' as $$
+         begin
+           if new.row_number = 4 then {raise}; end if;
+           return new;
+         end $$;
+         create trigger test_fault before insert on engine.lead_imports for each row execute function engine.test_fault();"
+    );
+    (create, "drop trigger test_fault on engine.lead_imports; drop function engine.test_fault();".to_owned())
+}
+
+#[tokio::test]
+async fn rows_the_database_refuses_as_data_22xxx_or_23502_are_400_with_its_message_and_nothing_is_stored() {
+    let app = spawn().await;
+    app.add_caller("Mumbai", &["MH"]).await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    let faults = [
+        // 22P02: a value the database cannot read as its type.
+        ("22P02", fault_on_row_four("perform (new.result ->> 'status')::int")),
+        // 23502: a not-null column left null.
+        ("23502", fault_on_row_four("new.result := null")),
+    ];
+
+    for (code, (create, drop)) in faults {
+        app.db.batch_execute(&create).await.unwrap();
+        let response = post(&app, "", Some(&token), &rows()).await;
+        app.db.batch_execute(&drop).await.unwrap();
+
+        assert_eq!(response.status().as_u16(), 400, "{code}");
+        assert!(response.headers().get("retry-after").is_none(), "{code}: the sender's data, not to be retried");
+        let body = json(response).await;
+        assert_eq!(body["error"], "malformed_body", "{code}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.starts_with("the lead store refused the request: "), "{code}: {message}");
+        assert_eq!(app.lead_count().await, 0, "{code}: the transaction rolled back");
+    }
+}
+
+#[tokio::test]
+async fn a_unique_or_reference_conflict_is_503_with_retry_after_stores_nothing_and_the_retry_imports() {
+    let app = spawn().await;
+    app.add_caller("Mumbai", &["MH"]).await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    let faults = [
+        // 23505: a unique violation, as a row another transaction wrote at
+        // the same time would raise (here a test-only unique index on the
+        // file: its second row's record conflicts with its first).
+        (
+            "23505",
+            (
+                "create unique index test_one_row_per_import on engine.lead_imports (import_ref)".to_owned(),
+                "drop index engine.test_one_row_per_import".to_owned(),
+            ),
+        ),
+        // 23503: the engine's own reference check, as it raises for a caller
+        // deleted under it, in the dropped foreign key's name.
+        (
+            "23503",
+            fault_on_row_four(
+                "perform engine.check_references_exist('callers', array[-1::bigint], 'leads', 'caller_id', 'leads_caller_id_fkey')",
+            ),
+        ),
+    ];
+
+    for (code, (create, drop)) in faults {
+        app.db.batch_execute(&create).await.unwrap();
+        let response = post(&app, "", Some(&token), &rows()).await;
+        app.db.batch_execute(&drop).await.unwrap();
+
+        assert_eq!(response.status().as_u16(), 503, "{code}: not the sender's data");
+        assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"), "{code}");
+        assert_eq!(json(response).await["error"], "unavailable", "{code}");
+        assert_eq!(app.lead_count().await, 0, "{code}: the transaction rolled back");
+    }
+
+    let retry = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(retry.status().as_u16(), 200, "the retry after the conflict imports the file");
+    let retry = json(retry).await;
+    assert_eq!(retry["rows"][0]["status"], "assigned", "{retry}");
+    assert_eq!(app.lead_count().await, 2);
+}
+
+#[tokio::test]
+async fn an_assertion_of_the_engine_p0001_is_500_internal_error_and_stores_nothing() {
+    let app = spawn().await;
+    let token = token_for(&app, "admin@example.com", "admin").await;
+    // The engine's own bare `raise exception` (P0001): a bug of ours.
+    let (create, _) =
+        fault_on_row_four("perform engine.check_references_exist('nothing', array[1::bigint], 'leads', 'caller_id', 'x')");
+    app.db.batch_execute(&create).await.unwrap();
+
+    let response = post(&app, "", Some(&token), &rows()).await;
+
+    assert_eq!(response.status().as_u16(), 500);
+    assert!(response.headers().get("retry-after").is_none());
+    assert_eq!(json(response).await["error"], "internal_error");
+    assert_eq!(app.lead_count().await, 0);
+}
