@@ -53,3 +53,5 @@ mod reference_checks;
 mod lead_search;
 #[path = "24_reads_at_a_million.rs"]
 mod reads_at_a_million;
+#[path = "25_report_weeks.rs"]
+mod report_weeks;
