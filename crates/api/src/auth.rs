@@ -21,6 +21,11 @@
 //! configured secret that verified, chosen by a constant-time conditional
 //! select while every secret is still tried. Idempotency keys are scoped to
 //! it, so two senders never share a key space.
+//!
+//! A pass by `X-Signature-256` over a timestamp also names the delivery: its
+//! [`Authenticated::signed_key`] is derived from the signature, so a captured
+//! request replayed within its 5 minutes, under any `Idempotency-Key` (which
+//! no signature covers), is the same delivery as the first.
 
 use actix_web::http::header::HeaderMap;
 use base64::Engine;
@@ -52,7 +57,18 @@ pub struct Authenticated {
     /// The sender id of the secret that verified ([`WebhookSecret::sender_id`]),
     /// never the secret itself.
     pub sender: String,
+    /// The delivery's idempotency key as the signature fixes it, for an
+    /// `X-Signature-256` over `X-Signature-Timestamp` and the body:
+    /// [`SIGNED_KEY_PREFIX`] and the signature's lowercase hex. The same
+    /// timestamp and body (a sender's retry, or a replay) give the same key
+    /// whatever else the request carries; a new timestamp or body, another.
+    /// `None` for every other method (a Standard Webhooks delivery's key is
+    /// its signed `webhook-id` header).
+    pub signed_key: Option<String>,
 }
+
+/// How a [`Authenticated::signed_key`] begins: the header it comes from.
+pub const SIGNED_KEY_PREFIX: &str = "x-signature-256:";
 
 /// The request is not authenticated. Deliberately carries no detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +91,7 @@ pub fn verify(
             found.record(index, secret.text_digest().ct_eq(&given));
         }
         if let Some(sender) = found.sender(secrets) {
-            return Ok(Authenticated { method: AuthMethod::SharedSecret, sender });
+            return Ok(Authenticated { method: AuthMethod::SharedSecret, sender, signed_key: None });
         }
     }
 
@@ -98,7 +114,8 @@ pub fn verify(
                 found.record(index, mac.as_slice().ct_eq(&given_mac));
             }
             if let Some(sender) = found.sender(secrets) {
-                return Ok(Authenticated { method: AuthMethod::HmacSignature, sender });
+                let signed_key = signed_prefix.map(|_| format!("{SIGNED_KEY_PREFIX}{}", to_hex(&given_mac)));
+                return Ok(Authenticated { method: AuthMethod::HmacSignature, sender, signed_key });
             }
         }
     }
@@ -125,7 +142,7 @@ pub fn verify(
                 found.record(index, matched);
             }
             if let Some(sender) = found.sender(secrets) {
-                return Ok(Authenticated { method: AuthMethod::StandardWebhooks, sender });
+                return Ok(Authenticated { method: AuthMethod::StandardWebhooks, sender, signed_key: None });
             }
         }
     }
@@ -296,6 +313,34 @@ mod tests {
         // The body changed under a good timestamp.
         let h = timestamped("new-secret", &NOW.to_string(), body);
         assert_eq!(verify(&h, b"{\"phone\":\"2\"}", &secrets(), NOW, false), Err(Unauthenticated));
+    }
+
+    #[test]
+    fn a_signed_timestamp_keys_the_delivery_on_its_signature_and_nothing_else_does() {
+        let body = b"{\"phone\":\"1\"}";
+        let key = |h: &HeaderMap| verify(h, body, &secrets(), NOW, false).unwrap().signed_key;
+        let first = timestamped("new-secret", &NOW.to_string(), body);
+        let mut with_other_headers = first.clone();
+        with_other_headers.insert(HeaderName::from_static("idempotency-key"), HeaderValue::from_static("fresh"));
+        with_other_headers.insert(HeaderName::from_static("webhook-id"), HeaderValue::from_static("msg_1"));
+        let mut upper_case = first.clone();
+        let shouted = upper_case.get("x-signature-256").unwrap().to_str().unwrap().replace("sha256=", "").to_uppercase();
+        upper_case.insert(HeaderName::from_static("x-signature-256"), HeaderValue::from_str(&shouted).unwrap());
+
+        let signed = key(&first).expect("a signed timestamp names its delivery");
+        assert!(signed.starts_with(SIGNED_KEY_PREFIX) && signed.len() == SIGNED_KEY_PREFIX.len() + 64, "{signed}");
+        assert_eq!(key(&with_other_headers), Some(signed.clone()), "unsigned headers do not change it");
+        assert_eq!(key(&upper_case), Some(signed.clone()), "nor the signature's spelling");
+        assert_ne!(key(&timestamped("new-secret", &(NOW - 1).to_string(), body)), Some(signed), "a new timestamp, a new delivery");
+        let body_only = headers(&[("x-signature-256", format!("sha256={}", to_hex(&hmac(b"new-secret", &[body]))))]);
+        assert_eq!(key(&body_only), None);
+        assert_eq!(key(&headers(&[("x-webhook-secret", "new-secret".into())])), None);
+        let standard = headers(&[
+            ("webhook-id", "msg_1".into()),
+            ("webhook-timestamp", NOW.to_string()),
+            ("webhook-signature", standard_signature("msg_1", NOW, body)),
+        ]);
+        assert_eq!(key(&standard), None, "its key is the webhook-id header");
     }
 
     #[test]

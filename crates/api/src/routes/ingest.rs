@@ -39,11 +39,11 @@ use crate::store;
     params(
         ("X-Webhook-Secret" = Option<String>, Header, description = "A configured secret"),
         ("X-Signature-256" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256>` of `<X-Signature-Timestamp>.<raw body>` when that header is sent, else of the raw body alone (refused when the service requires a signed timestamp)"),
-        ("X-Signature-Timestamp" = Option<String>, Header, description = "Unix seconds, signed with the body by `X-Signature-256`; at most 5 minutes from the server's clock either way, so a captured request stops working after 5 minutes"),
+        ("X-Signature-Timestamp" = Option<String>, Header, description = "Unix seconds, signed with the body by `X-Signature-256`; at most 5 minutes from the server's clock either way, so a captured request stops working after 5 minutes. With it, the signature is the delivery's idempotency key: the same timestamp and body again get the first answer whatever `Idempotency-Key` they carry"),
         ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id; for a Standard Webhooks delivery always the idempotency key (at most 255 characters)"),
         ("webhook-timestamp" = Option<String>, Header, description = "Standard Webhooks Unix timestamp, within 5 minutes"),
         ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks `v1,<base64>` signatures"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeated deliveries get the first response for 24 h (at most 255 characters; ignored for Standard Webhooks deliveries, whose key is `webhook-id`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeated deliveries get the first response for 24 h (at most 255 characters). Ignored for signed deliveries, whose key is what the signature covers: `webhook-id` for Standard Webhooks, the signature for `X-Signature-256` over `X-Signature-Timestamp`"),
     ),
     responses(
         (status = 201, description = "Stored and assigned", body = LeadResponse),
@@ -71,7 +71,7 @@ pub async fn ingest(
     }
     let body = read_body(&req, payload, state.settings.max_body_bytes, state.settings.body_read_timeout).await?;
     let authenticated = authenticate(&req, &body, &state)?;
-    let (answer, replayed) = match idempotency_key(req.headers(), authenticated.method)? {
+    let (answer, replayed) = match idempotency_key(req.headers(), &authenticated)? {
         None => process_detached(state.into_inner(), req.headers().clone(), body).await?,
         Some(key) => {
             process_once(state.into_inner(), authenticated.sender, key, req.headers().clone(), body).await?
@@ -355,12 +355,17 @@ pub const MAX_KEY_CHARS: usize = 255;
 /// sender's own `Content-Length`.
 pub const INITIAL_BODY_BUFFER: usize = 4 * 1024;
 
-/// The delivery's idempotency key. A Standard Webhooks delivery's key is
-/// always its signed `webhook-id` (an unsigned `Idempotency-Key` cannot make a
-/// replay look new); otherwise `Idempotency-Key`, else `webhook-id`. A key
-/// over [`MAX_KEY_CHARS`] is refused (400) rather than ignored.
-fn idempotency_key(headers: &HeaderMap, method: AuthMethod) -> Result<Option<String>, IngestError> {
-    let names: &[&'static str] = match method {
+/// The delivery's idempotency key. A signed delivery's key is what its
+/// signature covers, so an unsigned `Idempotency-Key` cannot make a replay
+/// look new: an `X-Signature-256` over a timestamp is keyed on the
+/// signature ([`Authenticated::signed_key`]), a Standard Webhooks delivery
+/// on its `webhook-id`. Otherwise `Idempotency-Key`, else `webhook-id`. A
+/// key over [`MAX_KEY_CHARS`] is refused (400) rather than ignored.
+fn idempotency_key(headers: &HeaderMap, authenticated: &Authenticated) -> Result<Option<String>, IngestError> {
+    if let Some(key) = &authenticated.signed_key {
+        return Ok(Some(key.clone()));
+    }
+    let names: &[&'static str] = match authenticated.method {
         AuthMethod::StandardWebhooks => &["webhook-id"],
         AuthMethod::SharedSecret | AuthMethod::HmacSignature => &["idempotency-key", "webhook-id"],
     };

@@ -1,4 +1,3 @@
-use bloc_api::auth::{hmac, to_hex};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -106,13 +105,6 @@ async fn a_replayed_webhook_id_gets_the_first_response_and_makes_no_second_lead(
     assert_eq!(app.lead_count().await, 1);
     let duplicates: i32 = app.db.query_one("select duplicate_count from public.leads", &[]).await.unwrap().get(0);
     assert_eq!(duplicates, 0, "a replay must not even reach the database");
-}
-
-/// `X-Signature-256` over `"<timestamp>.<body>"` and `X-Signature-Timestamp`,
-/// as the Make.com recipe in docs/ingest.md builds them.
-fn timestamped_headers(secret: &str, timestamp: &str, body: &str) -> Vec<(&'static str, String)> {
-    let mac = hmac(secret.as_bytes(), &[timestamp.as_bytes(), b".", body.as_bytes()]);
-    vec![("X-Signature-256", format!("sha256={}", to_hex(&mac))), ("X-Signature-Timestamp", timestamp.to_string())]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -183,6 +183,13 @@ pub fn signature_header(secret: &str, body: &str) -> String {
     format!("sha256={}", to_hex(&hmac(secret.as_bytes(), &[body.as_bytes()])))
 }
 
+/// `X-Signature-256` over `"<timestamp>.<body>"` and `X-Signature-Timestamp`,
+/// as the Make.com recipe in docs/ingest.md builds them.
+pub fn timestamped_headers(secret: &str, timestamp: &str, body: &str) -> Vec<(&'static str, String)> {
+    let mac = hmac(secret.as_bytes(), &[timestamp.as_bytes(), b".", body.as_bytes()]);
+    vec![("X-Signature-256", format!("sha256={}", to_hex(&mac))), ("X-Signature-Timestamp", timestamp.to_string())]
+}
+
 /// Standard Webhooks headers for `body`.
 pub fn standard_headers(id: &str, timestamp: i64, body: &str) -> Vec<(&'static str, String)> {
     let key = base64::engine::general_purpose::STANDARD.decode(&WHSEC[6..]).unwrap();

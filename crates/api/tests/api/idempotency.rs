@@ -270,3 +270,69 @@ async fn purge_deliveries_forgets_records_older_than_24_hours_through_postgrest(
     let left: String = app.db.query_one("select string_agg(key, ',') from engine.deliveries", &[]).await.unwrap().get(0);
     assert_eq!(left, "new");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_timestamp_signed_delivery_under_a_new_idempotency_key_stores_nothing_new_and_gets_the_first_answer() {
+    let app = spawn_app().await;
+    app.add_caller("Ravi", &["MH"]).await;
+    // A window of 0 treats every lead as new: only the delivery's key can
+    // tell a replay from a new lead (before, the replay stored a second one).
+    app.db.batch_execute("update public.settings set duplicate_window = interval '0'").await.unwrap();
+    let other = another_instance(&app).await;
+    let body = json!({"phone": "9876543210", "state": "MH"}).to_string();
+    let signed = timestamped_headers(SECRET, &now_secs().to_string(), &body);
+    let with_key = |key: &str| {
+        let mut headers = signed.clone();
+        headers.push(("Idempotency-Key", key.to_string()));
+        headers
+    };
+
+    let first = post_to(&app, &app.address, &body, &with_key("sheet-1-row-7")).await;
+    let new_key = post_to(&app, &app.address, &body, &with_key("captured-and-replayed")).await;
+    let no_key = post_to(&app, &app.address, &body, &signed).await;
+    let elsewhere = post_to(&app, &other, &body, &with_key("another-fresh-key")).await;
+
+    assert_eq!(first.0, 201);
+    assert_eq!(first.1, None);
+    for replay in [new_key, no_key, elsewhere] {
+        assert_eq!(replay, (201, Some("true".to_string()), first.2.clone()), "the first answer, byte for byte");
+    }
+    assert_eq!(app.lead_count().await, 1, "nothing new stored");
+    assert_eq!(duplicate_counts(&app).await, 0, "answered from the delivery record, not by the duplicate check");
+    let records: i64 = app.db.query_one("select count(*) from engine.deliveries", &[]).await.unwrap().get(0);
+    assert_eq!(records, 1, "one delivery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamp_signed_retry_gets_the_first_answer_and_a_newly_signed_one_is_a_new_delivery() {
+    let app = spawn_app().await;
+    app.add_caller("Ravi", &["MH"]).await;
+    let body = json!({"phone": "9876543210", "state": "MH"}).to_string();
+    let now = now_secs();
+    // Make.com's retries of a failed module send the same timestamp, so the
+    // same signature; a scenario run again signs a new one.
+    let mut first_attempt = timestamped_headers(SECRET, &now.to_string(), &body);
+    first_attempt.push(("Idempotency-Key", "sheet-1-row-7".to_string()));
+    let mut signed_again = timestamped_headers(SECRET, &(now - 1).to_string(), &body);
+    signed_again.push(("Idempotency-Key", "sheet-1-row-7".to_string()));
+    let other_lead = json!({"phone": "9812345678", "state": "MH"}).to_string();
+
+    let first = post_to(&app, &app.address, &body, &first_attempt).await;
+    let retry = post_to(&app, &app.address, &body, &first_attempt).await;
+    let again = post_to(&app, &app.address, &body, &signed_again).await;
+    let second_lead =
+        post_to(&app, &app.address, &other_lead, &timestamped_headers(SECRET, &now.to_string(), &other_lead)).await;
+
+    assert_eq!(first.0, 201);
+    assert_eq!(retry, (201, Some("true".to_string()), first.2.clone()));
+    assert_eq!(again.0, 200, "a new delivery of the same phone: the duplicate window answers it");
+    assert_eq!(again.1, None);
+    assert_eq!(json_of(&again.2)["status"], "duplicate");
+    assert_eq!(json_of(&again.2)["lead_id"], json_of(&first.2)["lead_id"]);
+    assert_eq!(second_lead.0, 201, "another body signed in the same second is another delivery");
+    assert_eq!(app.lead_count().await, 2);
+}
+
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap()
+}
