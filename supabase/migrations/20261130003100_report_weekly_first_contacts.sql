@@ -339,11 +339,18 @@ begin
      where (p.lo >= p.before and p.lo < p.before + p.n)
         or (p.hi >= p.before and p.hi < p.before + p.n)
   ),
+  live_middle as (
+    -- the live days' values of the middle buckets, found with one join
+    -- (not one scan of live_contacts per middle bucket)
+    select c.caller_id, c.bucket, c.seconds
+      from middle m
+      join live_contacts c on c.caller_id = m.caller_id and c.bucket = m.bucket
+  ),
   picked as (
     -- Each middle bucket's values sorted (its `n` values: the week rows',
-    -- the loose days' and the live days'), each fetched by (caller, bucket)
-    -- through the rollup tables' `…_caller_bucket_idx`; the value of 0-based
-    -- rank r lies at position r - before + 1.
+    -- the loose days' and the live days'), the rollup's fetched by (caller,
+    -- bucket) through the tables' primary key and `…_caller_bucket_idx`;
+    -- the value of 0-based rank r lies at position r - before + 1.
     select m.caller_id,
            case when m.lo >= m.before and m.lo < m.before + m.n then (m.lo - m.before + 1)::integer end as lo_at,
            case when m.hi >= m.before and m.hi < m.before + m.n then (m.hi - m.before + 1)::integer end as hi_at,
@@ -362,7 +369,7 @@ begin
               cross join lateral pg_catalog.unnest(f.seconds) as s (seconds)
              where f.caller_id = m.caller_id and f.bucket = m.bucket and f.day = any (loose)
             union all
-            select c.seconds from live_contacts c
+            select c.seconds from live_middle c
              where c.caller_id = m.caller_id and c.bucket = m.bucket
           ) x
       ) v
