@@ -17,14 +17,24 @@
 --                            from engine.report_first_contact_weeks, one
 --                            row per (week, caller, bucket); the range's
 --                            other covered days from report_first_contacts
---                            as before. 30 days: 4 weeks and 1-6 days.
+--                            as before. 30 days: 3-4 weeks and 1-8 days
+--                            (~10,000-18,000 rows instead of ~42,000).
 --   the middle buckets       their values come from the same week rows
---                            (sorted arrays) and day rows, and the value at
---                            a rank is picked by position in the bucket's
---                            sorted values (no window over every value)
+--                            (sorted arrays) and day rows, the live days'
+--                            through one join; the value at a rank is
+--                            picked by position in the bucket's sorted
+--                            values (no window over every value)
 --   report_days              the range's rows are summed once per (kind,
 --                            key, day for `all`/`converted_on`): ~250 rows
 --                            instead of ~5,600, which every kind then reads
+--   the live days' leads     summed per grouping set in one aggregate: the
+--                            count per (day, caller, state, source) first
+--                            made ~4,300 groups of a day's ~10,000 leads,
+--                            one more hash and hardly fewer rows
+--
+-- Cost moved to the rebuild: re-summing a week (7 days' values, ~47,000 at
+-- 1,000,000 leads) took 150-200 ms at load average 8, once per rebuilt
+-- day; the backfill below took 1.7 s for the seed's 366 days.
 --
 -- The answer is the same, field for field (tests/engine/17_reports.rs,
 -- 21_report_rollup.rs, 24_reads_at_a_million.rs; 25_report_weeks.rs checks
