@@ -29,11 +29,8 @@ fn db_at_noon() -> Db {
 /// them assigned and contacted a random while after (some before: left out
 /// of the median). Seeded, so every run is the same.
 fn seed(db: &mut Db, n: i32, seed: f64) -> Vec<i64> {
-    let callers = vec![
-        db.add_caller(Caller::named("A")),
-        db.add_caller(Caller::named("B")),
-        db.add_caller(Caller::named("C")),
-    ];
+    let callers =
+        vec![db.add_caller(Caller::named("A")), db.add_caller(Caller::named("B")), db.add_caller(Caller::named("C"))];
     db.client.execute("select setseed($1)", &[&seed]).unwrap();
     db.client
         .execute(
@@ -65,47 +62,29 @@ fn seed(db: &mut Db, n: i32, seed: f64) -> Vec<i64> {
 }
 
 fn report(db: &mut Db, preset: &str, from: Option<&str>, to: Option<&str>) -> Value {
-    db.client
-        .query_one(
-            "select report($1, $2::text::date, $3::text::date)",
-            &[&preset, &from, &to],
-        )
-        .unwrap()
-        .get(0)
+    db.client.query_one("select report($1, $2::text::date, $3::text::date)", &[&preset, &from, &to]).unwrap().get(0)
 }
 
 /// The same report computed live from the leads: the rollup is forgotten
 /// inside a transaction that is rolled back.
 fn live(db: &mut Db, preset: &str, from: Option<&str>, to: Option<&str>) -> Value {
     let mut tx = db.client.transaction().unwrap();
-    tx.execute("delete from engine.report_built_days", &[])
-        .unwrap();
-    let out: Value = tx
-        .query_one(
-            "select report($1, $2::text::date, $3::text::date)",
-            &[&preset, &from, &to],
-        )
-        .unwrap()
-        .get(0);
+    tx.execute("delete from engine.report_built_days", &[]).unwrap();
+    let out: Value =
+        tx.query_one("select report($1, $2::text::date, $3::text::date)", &[&preset, &from, &to]).unwrap().get(0);
     tx.rollback().unwrap();
     out
 }
 
 fn rebuild(db: &mut Db, from: &str, to: &str) -> i32 {
     db.client
-        .query_one(
-            "select engine.rebuild_report_days($1::text::date, $2::text::date)",
-            &[&from, &to],
-        )
+        .query_one("select engine.rebuild_report_days($1::text::date, $2::text::date)", &[&from, &to])
         .unwrap()
         .get(0)
 }
 
 fn refresh(db: &mut Db) -> i32 {
-    db.client
-        .query_one("select engine.refresh_report_days()", &[])
-        .unwrap()
-        .get(0)
+    db.client.query_one("select engine.refresh_report_days()", &[]).unwrap().get(0)
 }
 
 /// The (week, caller, bucket) rows that differ between the week table and
@@ -145,11 +124,7 @@ const RANGES: [(&str, Option<&str>, Option<&str>); 6] = [
 
 fn assert_every_range_equals_live(db: &mut Db) {
     for (preset, from, to) in RANGES {
-        assert_eq!(
-            report(db, preset, from, to),
-            live(db, preset, from, to),
-            "{preset} {from:?}..{to:?}"
-        );
+        assert_eq!(report(db, preset, from, to), live(db, preset, from, to), "{preset} {from:?}..{to:?}");
     }
 }
 
@@ -167,11 +142,7 @@ fn each_week_row_is_the_sum_of_its_days_rows_and_the_report_equals_the_live_one(
         assert!(weeks > 100, "{weeks} week rows");
         let r = report(&mut db, "30d", None, None);
         assert!(
-            r["per_caller"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|c| !c["median_first_contact_seconds"].is_null()),
+            r["per_caller"].as_array().unwrap().iter().all(|c| !c["median_first_contact_seconds"].is_null()),
             "every caller has a median to compare: {}",
             r["per_caller"]
         );
@@ -199,10 +170,7 @@ fn the_report_reads_a_whole_covered_week_from_the_week_table() {
         assert_eq!(caller["median_first_contact_seconds"], 3600, "{caller}");
     }
     assert_ne!(before["per_caller"], after["per_caller"]);
-    assert_eq!(
-        before,
-        live(&mut db, "custom", Some("2026-11-02"), Some("2026-11-29"))
-    );
+    assert_eq!(before, live(&mut db, "custom", Some("2026-11-02"), Some("2026-11-29")));
 }
 
 #[test]
@@ -233,12 +201,7 @@ fn a_late_first_contact_on_a_closed_day_is_exact_at_once_and_its_week_follows_th
     };
     let before = bucket_n(&mut db);
 
-    db.client
-        .execute(
-            "update leads set status = 'contacted' where id = $1",
-            &[&id],
-        )
-        .unwrap();
+    db.client.execute("update leads set status = 'contacted' where id = $1", &[&id]).unwrap();
 
     let dirty: Vec<String> = db
         .client
@@ -248,20 +211,13 @@ fn a_late_first_contact_on_a_closed_day_is_exact_at_once_and_its_week_follows_th
         .map(|r| r.get(0))
         .collect();
     assert_eq!(dirty, ["2026-11-18"]);
-    assert_eq!(
-        bucket_n(&mut db),
-        before,
-        "the week waits for the rebuild (and is not read meanwhile)"
-    );
+    assert_eq!(bucket_n(&mut db), before, "the week waits for the rebuild (and is not read meanwhile)");
     assert_every_range_equals_live(&mut db);
 
     // The job (it also builds the empty closed days before 10-20).
     while refresh(&mut db) > 0 {}
 
-    assert_eq!(
-        db.scalar_i64("select count(*) from engine.report_dirty_days"),
-        0
-    );
+    assert_eq!(db.scalar_i64("select count(*) from engine.report_dirty_days"), 0);
     assert_eq!(bucket_n(&mut db), before + 1);
     assert_eq!(weeks_against_days(&mut db).0, 0);
     assert_every_range_equals_live(&mut db);
@@ -303,9 +259,7 @@ fn after_a_zone_change_no_week_is_read_until_its_days_are_rebuilt_in_the_new_zon
     seed(&mut db, 1500, 0.9);
     rebuild(&mut db, "2026-10-20", "2026-11-29");
 
-    db.client
-        .execute("update settings set time_zone = 'America/Los_Angeles'", &[])
-        .unwrap();
+    db.client.execute("update settings set time_zone = 'America/Los_Angeles'", &[]).unwrap();
 
     assert_every_range_equals_live(&mut db);
     while refresh(&mut db) > 0 {}
