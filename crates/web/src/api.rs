@@ -254,7 +254,7 @@ impl Api {
     /// extra row; see `query::Total`).
     pub async fn leads_page(&self, query: &LeadQuery, offset_minutes: i32) -> ApiResult<(Vec<Lead>, query::Total)> {
         let (path, body) = query.to_request(offset_minutes);
-        let (page, size) = (query.page.min(query::MAX_PAGES - 1), query.page_size.max(1));
+        let (page, size) = (query.page(), query.page_size.max(1));
         if body.is_some() {
             let mut rows: Vec<Lead> = Self::decode(self.rest("POST", &path, body, None).await?).await?;
             let total = query::Total::of_search_page(page, size, rows.len());

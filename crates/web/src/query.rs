@@ -10,7 +10,8 @@
 //! a page and shows "more than N" while that row comes back
 //! ([`Total::More`]). Pages stop at [`MAX_PAGES`]: an offset costs one
 //! index step per skipped row, and nobody pages through 10,000 leads one
-//! page at a time when a filter finds them faster.
+//! page at a time when a filter finds them faster. A search stops at its
+//! first [`SEARCH_MAX`] matches.
 
 use bloc_shared::records::LeadStatus;
 
@@ -101,16 +102,6 @@ impl Default for LeadQuery {
     }
 }
 
-/// Keeps what a person would search for and drops PostgREST's reserved
-/// characters, so a search can never change the shape of the filter.
-fn search_term(text: &str) -> String {
-    text.chars()
-        .filter(|c| !matches!(c, ',' | '(' | ')' | '"' | '\\' | '*' | '%' | ':' | '.' | '\''))
-        .collect::<String>()
-        .trim()
-        .to_owned()
-}
-
 /// The fewest characters a search needs (after trimming): the trigram
 /// indexes that serve it split text into three-character pieces, so a
 /// shorter term would read every lead. `lead_search` refuses one, and the
@@ -128,7 +119,21 @@ pub fn search_too_short(text: &str) -> bool {
 /// leads (docs/benchmarks.md).
 pub const MAX_PAGES: u32 = 400;
 
+/// How far a search reaches: its first 1,000 matches in the table's order
+/// (40 pages of 25). No index holds a search's matches in that order, so a
+/// deeper page reads ever more leads: `lead_search` refuses one past this
+/// (supabase/migrations/…003200_lead_search_first_thousand.sql).
+pub const SEARCH_MAX: u32 = 1000;
+
 impl LeadQuery {
+    /// The zero-based page asked for, at most the last one the table
+    /// reaches: [`MAX_PAGES`], or with a search its first [`SEARCH_MAX`] matches.
+    pub fn page(&self) -> u32 {
+        let size = self.page_size.max(1);
+        let pages = if self.search.trim().is_empty() { MAX_PAGES } else { (SEARCH_MAX / size).max(1) };
+        self.page.min(pages - 1)
+    }
+
     /// The order: the column, then the time received, then `id`, all in one
     /// direction and with PostgreSQL's default null placement (last going
     /// up, first going down), so that one index on `(column, created_at, id)`
@@ -141,9 +146,11 @@ impl LeadQuery {
         }
     }
 
-    /// The query string (without `?`) for `GET /rest/v1/leads`, in the team's UTC offset.
+    /// The query string (without `?`) for `GET /rest/v1/leads`, in the
+    /// team's UTC offset: the filters, order and page, never the search
+    /// (that goes to `lead_search`, see [`LeadQuery::to_request`]).
     pub fn to_query_string(&self, offset_minutes: i32) -> String {
-        self.params(offset_minutes, true)
+        self.params(offset_minutes)
     }
 
     /// The leads table's request: `GET leads?…`, or with a search
@@ -159,7 +166,7 @@ impl LeadQuery {
     pub fn to_request(&self, offset_minutes: i32) -> (String, Option<String>) {
         let term = self.search.trim();
         if term.is_empty() {
-            return (format!("leads?{}", self.params(offset_minutes, false)), None);
+            return (format!("leads?{}", self.params(offset_minutes)), None);
         }
         let mut body = serde_json::Map::new();
         body.insert("term".into(), term.into());
@@ -192,7 +199,7 @@ impl LeadQuery {
         body.insert("descending".into(), self.descending.into());
         let size = self.page_size.max(1);
         body.insert("row_limit".into(), (size + 1).into());
-        body.insert("row_offset".into(), (self.page.min(MAX_PAGES - 1) * size).into());
+        body.insert("row_offset".into(), (self.page() * size).into());
         let path = format!("rpc/lead_search?select=%2A&order={}", encode_component(&self.order()));
         (path, Some(serde_json::Value::Object(body).to_string()))
     }
@@ -212,7 +219,7 @@ impl LeadQuery {
         (start(&self.from).map(time::to_iso_utc), start(&self.to).map(|s| time::to_iso_utc(s + time::DAY_MS)))
     }
 
-    fn params(&self, offset_minutes: i32, with_search: bool) -> String {
+    fn params(&self, offset_minutes: i32) -> String {
         let mut params: Vec<(String, String)> = vec![("select".into(), "*".into())];
         if let Some(status) = self.status {
             params.push(("status".into(), format!("eq.{}", status.as_str())));
@@ -236,18 +243,9 @@ impl LeadQuery {
         if let Some(before) = before {
             params.push(("created_at".into(), format!("lt.{before}")));
         }
-        let term = if with_search { search_term(&self.search) } else { String::new() };
-        if !term.is_empty() {
-            let digits: String = term.chars().filter(char::is_ascii_digit).collect();
-            let mut alternatives = vec![format!("name.ilike.*{term}*")];
-            if digits.len() >= 3 {
-                alternatives.push(format!("phone.like.*{digits}*"));
-            }
-            params.push(("or".into(), format!("({})", alternatives.join(","))));
-        }
         params.push(("order".into(), self.order()));
         params.push(("limit".into(), self.page_size.max(1).to_string()));
-        let page = self.page.min(MAX_PAGES - 1);
+        let page = self.page();
         params.push(("offset".into(), (u64::from(page) * u64::from(self.page_size.max(1))).to_string()));
         params
             .iter()
@@ -312,9 +310,18 @@ impl Total {
         }
     }
 
+    /// How many pages of `page_size` the table reaches for this total:
+    /// [`MAX_PAGES`], or a search's ([`Total::More`]) first [`SEARCH_MAX`] matches.
+    pub fn pages(self, page_size: u32) -> u32 {
+        match self {
+            Total::More(_) => (SEARCH_MAX / page_size.max(1)).max(1),
+            _ => MAX_PAGES,
+        }
+    }
+
     /// Whether a page after `page` may hold leads.
     pub fn has_next(self, page: u32, page_size: u32) -> bool {
-        page + 1 < MAX_PAGES
+        page + 1 < self.pages(page_size)
             && match self {
                 Total::About(_) | Total::More(_) => true,
                 Total::Exact(n) => (u64::from(page) + 1) * u64::from(page_size) < n,
@@ -388,7 +395,7 @@ mod tests {
         assert!(q.contains("source=eq.WhatsApp"), "{q}");
         assert!(q.contains("created_at=gte.2026-11-24T18%3A30%3A00.000Z"), "{q}");
         assert!(q.contains("created_at=lt.2026-11-25T18%3A30%3A00.000Z"), "{q}");
-        assert!(q.contains("or=%28name.ilike.%2AAsha%2A%29"), "{q}");
+        assert!(!q.contains("Asha"), "the search goes to lead_search, never to REST's ilike: {q}");
         assert!(q.contains("order=name.asc%2Ccreated_at.asc%2Cid.asc"), "{q}");
         assert!(q.ends_with("limit=10&offset=20"), "{q}");
     }
@@ -448,10 +455,18 @@ mod tests {
     }
 
     #[test]
-    fn the_deepest_search_page_is_the_deepest_table_page() {
+    fn the_deepest_search_page_asks_for_the_last_rows_of_the_first_thousand_matches() {
         let query = LeadQuery { search: "Priya".into(), page: MAX_PAGES + 9, ..LeadQuery::default() };
+        assert_eq!(query.page(), 39);
         let body: serde_json::Value = serde_json::from_str(&query.to_request(0).1.unwrap()).unwrap();
-        assert_eq!(body["row_offset"], (MAX_PAGES - 1) * 25);
+        assert_eq!(body["row_offset"], 975);
+        assert_eq!(body["row_limit"], 26);
+        let (offset, limit) = (body["row_offset"].as_u64().unwrap(), body["row_limit"].as_u64().unwrap());
+        assert_eq!(offset + limit, u64::from(SEARCH_MAX) + 1, "lead_search's limit: row_offset + row_limit at most 1,001");
+        let tens = LeadQuery { page_size: 10, ..query.clone() };
+        assert_eq!(tens.page(), 99);
+        let without = LeadQuery { search: String::new(), ..query };
+        assert_eq!(without.page(), MAX_PAGES - 1, "without a search the table pages to its own cap");
     }
 
     #[test]
@@ -472,17 +487,9 @@ mod tests {
     }
 
     #[test]
-    fn a_search_with_digits_also_matches_the_phone() {
-        let query = LeadQuery { search: "98765 43".into(), ..LeadQuery::default() };
-        let q = query.to_query_string(0);
-        assert!(q.contains("phone.like.%2A9876543%2A"), "{q}");
-    }
-
-    #[test]
-    fn reserved_characters_in_a_search_cannot_break_out_of_the_filter() {
-        let query = LeadQuery { search: "a),status.eq.lost,(b".into(), ..LeadQuery::default() };
-        let q = query.to_query_string(0);
-        assert!(q.contains("or=%28name.ilike.%2Aastatuseqlostb%2A%29"), "{q}");
+    fn a_search_never_reaches_the_leads_query_string_whatever_it_holds() {
+        let query = LeadQuery { search: "a),status.eq.lost,(b 98765".into(), ..LeadQuery::default() };
+        assert_eq!(query.to_query_string(0), LeadQuery::default().to_query_string(0));
     }
 
     #[test]
@@ -570,6 +577,11 @@ mod tests {
     #[test]
     fn the_deepest_search_page_has_no_next_page_even_with_more_matches() {
         assert!(!Total::of_search_page(MAX_PAGES - 1, 25, 26).has_next(MAX_PAGES - 1, 25));
+        let fortieth = Total::of_search_page(39, 25, 26);
+        assert_eq!(fortieth.pages(25), 40);
+        assert!(!fortieth.has_next(39, 25), "a search reaches its first 1,000 matches");
+        assert!(Total::of_search_page(38, 25, 26).has_next(38, 25));
+        assert_eq!(Total::About(5000).pages(25), MAX_PAGES, "the table without a search pages further");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::query::{page_count, Total, MAX_PAGES};
+use crate::query::{page_count, Total};
 
 #[component]
 pub fn Pagination(
@@ -21,9 +21,6 @@ pub fn Pagination(
             Some(t @ Total::Exact(n)) => format!("Page {} of {} · {}", page + 1, page_count(n, page_size), t.label()),
             Some(t) => format!("Page {} · {}", page + 1, t.label()),
         }
-    };
-    let at_the_cap = move || {
-        page.get() + 1 >= MAX_PAGES && total.get().is_some_and(|t| t.value() > u64::from(MAX_PAGES) * u64::from(page_size))
     };
     view! {
         <nav class="pagination" aria-label="Pages">
@@ -43,10 +40,15 @@ pub fn Pagination(
                 "Next ›"
             </button>
         </nav>
-        {move || at_the_cap().then(|| view! {
-            <p class="pagination-cap" role="note">
-                {format!("These are the first {} of this order. Narrow the filters to reach the rest.", Total::Exact(u64::from(MAX_PAGES) * u64::from(page_size)).label())}
-            </p>
+        {move || total.get().and_then(|t| {
+            // The last page the table reaches (a search reaches fewer), with more beyond it.
+            let pages = t.pages(page_size);
+            let shown = u64::from(pages) * u64::from(page_size);
+            (page.get() + 1 >= pages && t.value() > shown).then(|| view! {
+                <p class="pagination-cap" role="note">
+                    {format!("These are the first {} of this order. Narrow the search or the filters to reach the rest.", Total::Exact(shown).label())}
+                </p>
+            })
         })}
     }
 }
