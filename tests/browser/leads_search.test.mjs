@@ -1,11 +1,14 @@
 // End-to-end: the leads table's search (rpc/lead_search, one page at a
 // time with one row more than a page), its 3-character minimum, the honest
 // count ("more than 25 leads", never a planner's guess), a literal `%`, and
-// the Source filter listing every source in use (rpc/lead_sources). The
+// the Source filter listing every source in use (rpc/lead_sources), and a
+// search's reach: its first 1,000 matches, where the pager stops and says
+// so, and what "Export CSV" of a search writes (migration …3200). The
 // release web build in headless Chromium, against localbase and the ingest
 // service.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -96,5 +99,56 @@ describe('the leads table search in a real browser', { concurrency: false }, () 
     await page.getByText('No leads match these filters.').waitFor({ timeout: 10000 });
     assert.match(await info.textContent(), /0 leads/);
     assert.doesNotMatch(await info.textContent(), /about/);
+  });
+
+  test('a search pages through its first 1,000 matches, says so at the 40th page, and exports those 1,000 as CSV', { timeout: 180000 }, async () => {
+    // 1,010 matches, written in one REST call (the webhook would take minutes).
+    const many = `Zorawar${Date.now() % 100000}`;
+    const leads = Array.from({ length: 1010 }, (_, i) => ({ name: `${many} Rao ${i + 1}`, phone: `+9170${String(10000000 + i)}`, status: 'unassigned' }));
+    await stack.localbase.rest('POST', 'leads', leads);
+
+    const { page } = await signIn(stack, ADMIN.email, ADMIN.password, { contextOptions: { viewport: { width: 1366, height: 900 } } });
+    const searches = [];
+    const restSearches = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/rest/v1/rpc/lead_search')) searches.push(JSON.parse(r.postData()));
+      if (r.url().includes('/rest/v1/leads?') && r.url().includes('ilike')) restSearches.push(r.url());
+    });
+    await page.getByRole('link', { name: 'Leads' }).click();
+    await page.getByTestId('leads-table').waitFor({ timeout: 10000 });
+    const rows = page.locator('[data-testid=leads-table] tbody tr');
+    const info = page.getByTestId('page-info');
+    const next = page.getByRole('button', { name: 'Next ›' });
+    await page.getByLabel('Name or phone').fill(many);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await eventually('the first page of 1,010 matches', async () => /^Page 1 · more than 25 leads$/.test((await info.textContent()).trim()), 10000);
+
+    for (let n = 2; n <= 40; n += 1) {
+      await next.click();
+      await eventually(`page ${n}`, async () => (await info.textContent()).trim().startsWith(`Page ${n} ·`), 10000);
+    }
+    await eventually('the 40th page: the last the search reaches', async () => (await rows.count()) === 25 && /Page 40 · more than 1,000 leads/.test(await info.textContent()), 10000);
+    assert.equal(await next.isDisabled(), true, 'no 41st page');
+    const note = page.locator('.pagination-cap');
+    assert.equal((await note.textContent()).trim(), 'These are the first 1,000 leads of this order. Narrow the search or the filters to reach the rest.');
+    const deepest = searches.at(-1);
+    assert.equal(deepest.row_offset, 975);
+    assert.equal(deepest.row_limit, 26, 'rows 976 to 1,001: lead_search refuses anything past 1,001');
+    for (const text of await rows.allTextContents()) assert.match(text, new RegExp(many));
+    await page.screenshot({ path: join(screenshotsDir, 'leads-search-cap.png'), fullPage: true });
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export CSV' }).click(),
+    ]);
+    const lines = readFileSync(await download.path(), 'utf8').trim().split('\r\n');
+    assert.equal(lines.length, 1001, 'a header and the first 1,000 matches');
+    assert.ok(lines.slice(1).every((l) => l.includes(`${many} Rao `)), 'only matches');
+    assert.equal(new Set(lines.slice(1).map((l) => l.split(',')[0])).size, 1000, 'no lead twice');
+    await page.getByText('Exported 1000 leads.').waitFor({ timeout: 10000 });
+    const exportCall = searches.at(-1);
+    assert.equal(exportCall.term, many);
+    assert.deepEqual([exportCall.row_offset, exportCall.row_limit], [0, 1000], 'the export is one lead_search call');
+    assert.deepEqual(restSearches, [], 'no search went through REST ilike');
   });
 });
