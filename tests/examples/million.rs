@@ -32,6 +32,11 @@
 //! `--web-before` sends the leads table's requests as the web app sent them
 //! before (`count=exact`, `.nullslast` on descending orders).
 //! `--only <text>` times only the requests whose name contains the text.
+//! The engine's clock is pinned to one minute after the seed's newest lead
+//! (or to `--now <timestamp>`), so that a run hours after seeding still
+//! times a working day: unpinned, "today" in the team's zone would soon be
+//! a day without leads and every "today" request would look cheaper than
+//! it is on a real team. `--wall-clock` runs on the real clock instead.
 //! Exits 1 if a request answers other than 2xx.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -447,6 +452,36 @@ fn refresh_report_rollup(url: &str) {
     }
 }
 
+/// Pins `engine.now()` for every later session of this bench database (the
+/// database-level `bloc.now`, honoured because the bench enables
+/// `engine.clock_settings.override_allowed`; production never does), or
+/// removes the pin with `None`. Returns the instant pinned, as UTC text.
+fn pin_clock(url: &str, at: Option<&str>) -> Option<String> {
+    let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let Some(at) = at else {
+        db.batch_execute("do $$ begin execute pg_catalog.format('alter database %I reset bloc.now', pg_catalog.current_database()); end $$")
+            .unwrap();
+        return None;
+    };
+    // The instant is parsed by PostgreSQL and printed back before it is
+    // spliced into the statement, so only a valid timestamp gets there.
+    let pinned: String = db
+        .query_one(
+            "select pg_catalog.to_char(coalesce(nullif($1, 'newest lead')::timestamptz,
+                                                (select max(created_at) + interval '1 minute' from public.leads))
+                                       at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            &[&at],
+        )
+        .unwrap_or_else(|e| panic!("--now {at:?} is not a timestamp PostgreSQL reads: {e}"))
+        .get(0);
+    db.batch_execute(&format!(
+        "update engine.clock_settings set override_allowed = true;
+         do $$ begin execute pg_catalog.format('alter database %I set bloc.now = %L', pg_catalog.current_database(), '{pinned}'); end $$"
+    ))
+    .unwrap();
+    Some(pinned)
+}
+
 // ----------------------------------------------------------------- services
 
 fn localbase_binary() -> PathBuf {
@@ -568,6 +603,15 @@ fn main() {
     let applied = pgcluster::migrations::apply(&db_url, &migrations).unwrap();
     println!("cluster up, migrations from {} applied now: {applied:?}", migrations.display());
     seed(&db_url, i32::try_from(leads).unwrap());
+    let clock = if args.iter().any(|a| a == "--wall-clock") {
+        pin_clock(&db_url, None)
+    } else {
+        pin_clock(&db_url, Some(arg("--now").as_deref().unwrap_or("newest lead")))
+    };
+    match &clock {
+        Some(at) => println!("the engine's clock is pinned at {at} (--now, --wall-clock)"),
+        None => println!("the engine runs on the wall clock"),
+    }
     refresh_report_rollup(&db_url);
     if !applied.is_empty() {
         let mut db = postgres::Client::connect(&db_url, postgres::NoTls).unwrap();
@@ -609,7 +653,7 @@ fn main() {
             .get(0);
         let bounds = db
             .query_one(
-                "with d as (select (pg_catalog.now() at time zone engine.time_zone())::date as today)
+                "with d as (select (engine.now() at time zone engine.time_zone())::date as today)
                  select pg_catalog.to_char(((today - 1)::timestamp at time zone engine.time_zone()) at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.000\"Z\"'),
                         pg_catalog.to_char((today::timestamp at time zone engine.time_zone()) at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.000\"Z\"'),
                         pg_catalog.to_char(((today - 6)::timestamp at time zone engine.time_zone()) at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.000\"Z\"')
