@@ -18,6 +18,7 @@ use crate::session::Session;
 use crate::stats::DashboardToday;
 
 mod import;
+pub use import::EXPORT_MAX;
 mod queue;
 mod reports;
 mod settings;

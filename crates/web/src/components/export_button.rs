@@ -1,5 +1,6 @@
 //! "Export CSV" on the leads table: every lead its filters match (up to
-//! `EXPORT_MAX`), in its order, paged from PostgREST and saved as a file.
+//! `EXPORT_MAX`, or a search's first `SEARCH_MAX`), in its order, paged from
+//! PostgREST and saved as a file. An export that stops at its cap says so.
 
 use bloc_shared::records::{Caller, Lead};
 use leptos::prelude::*;
@@ -8,7 +9,8 @@ use leptos::task::spawn_local;
 use crate::context::{use_api, use_team};
 use crate::csv::write_record;
 use crate::download;
-use crate::query::LeadQuery;
+use crate::api::EXPORT_MAX;
+use crate::query::{LeadQuery, SEARCH_MAX};
 
 const COLUMNS: [&str; 14] = [
     "id", "received_at", "name", "phone", "email", "state", "city", "language", "source", "status", "caller",
@@ -50,6 +52,7 @@ pub fn ExportButton(query: RwSignal<LeadQuery>, callers: Signal<Vec<Caller>>) ->
         busy.set(true);
         status.set(Some("Exporting…".to_owned()));
         let q = query.get_untracked();
+        let cap = if q.search.trim().is_empty() { EXPORT_MAX } else { SEARCH_MAX as usize };
         spawn_local(async move {
             let fetched = api.export_leads(&q, team.offset_minutes, |n| status.set(Some(format!("Exporting… {n} leads")))).await;
             match fetched {
@@ -57,6 +60,7 @@ pub fn ExportButton(query: RwSignal<LeadQuery>, callers: Signal<Vec<Caller>>) ->
                     let file = callers.with_untracked(|cs| lead_csv(&leads, cs));
                     let saved = download::save_text("leads.csv", "text/csv", &file);
                     status.set(Some(match saved {
+                        Ok(()) if leads.len() >= cap => format!("Exported the first {} leads; narrow the filters for the rest.", leads.len()),
                         Ok(()) => format!("Exported {} leads.", leads.len()),
                         Err(why) => why,
                     }));
