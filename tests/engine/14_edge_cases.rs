@@ -261,6 +261,24 @@ fn a_serialization_failure_inside_an_item_fails_the_whole_batch() {
 }
 
 #[test]
+fn a_unique_or_reference_conflict_inside_an_item_fails_the_whole_batch_instead_of_refusing_the_lead() {
+    for errcode in ["23505", "23503", "23P01", "23001"] {
+        let mut db = Db::new();
+        db.add_caller(Caller::named("A"));
+        fail_inserts_of(&mut db, &phone(2), errcode);
+
+        let outcome = sqlstate(db.client.query_one(
+            "select ingest_leads($1)",
+            &[&json!([{"phone": phone(1)}, {"phone": phone(2)}, {"phone": phone(3)}])],
+        ));
+
+        assert_eq!(outcome, errcode, "a conflict with a concurrent row is not the lead's fault: the call fails and is retried");
+        assert_eq!(db.scalar_i64("select count(*) from leads"), 0, "{errcode}: nothing stored");
+        assert_eq!(db.scalar_i64("select count(*) from assignment_logs"), 0, "{errcode}: nothing logged");
+    }
+}
+
+#[test]
 fn a_lock_timeout_inside_an_item_fails_the_whole_batch() {
     let mut db = Db::new();
     db.add_caller(Caller::named("A"));
