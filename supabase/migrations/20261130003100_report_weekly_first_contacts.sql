@@ -349,7 +349,7 @@ begin
      where (p.lo >= p.before and p.lo < p.before + p.n)
         or (p.hi >= p.before and p.hi < p.before + p.n)
   ),
-  live_middle as (
+  live_middle as materialized (
     -- the live days' values of the middle buckets, found with one join
     -- (not one scan of live_contacts per middle bucket)
     select c.caller_id, c.bucket, c.seconds
