@@ -46,14 +46,22 @@ struct Options {
     /// copy of one commit's (`git archive`) keeps work in progress in the
     /// tree out of a measurement.
     migrations: Option<std::path::PathBuf>,
+    /// Run localbase and the service on the senders' Tokio runtime (the
+    /// layout before, for comparison) instead of each on its own threads.
+    shared_runtime: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None };
+    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
+        if args[i] == "--shared-runtime" {
+            o.shared_runtime = true;
+            i += 1;
+            continue;
+        }
         match args[i].as_str() {
             "--leads" => o.leads = value.parse().context("--leads")?,
             "--senders" => o.senders = value.parse().context("--senders")?,
@@ -65,7 +73,7 @@ fn options() -> anyhow::Result<Options> {
                 let (k, v) = value.split_once('=').context("--service-env takes KEY=VALUE")?;
                 o.service_env.push((k.to_string(), v.to_string()));
             }
-            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR"),
+            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime"),
         }
         i += 2;
     }
@@ -129,7 +137,17 @@ impl Cpu {
         if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
             for task in tasks.flatten() {
                 if let Some((name, _, secs)) = stat(format!("{}/stat", task.path().display())) {
-                    let group = if name.starts_with("actix") { "service HTTP workers (actix)".to_string() } else if name.starts_with("tokio") { "tokio runtime (senders, batcher, localbase/PostgREST)".to_string() } else { format!("other threads ({name})") };
+                    let group = if name.starts_with("actix") {
+                        "service HTTP workers (actix)".to_string()
+                    } else if name.starts_with("bloc-api") {
+                        "service main thread (batcher, REST client)".to_string()
+                    } else if name.starts_with("localbase") {
+                        "localbase (PostgREST, Realtime, gateway)".to_string()
+                    } else if name.starts_with("tokio") {
+                        "tokio runtime (senders; with --shared-runtime also batcher, localbase)".to_string()
+                    } else {
+                        format!("other threads ({name})")
+                    };
                     *groups.entry(group).or_insert(0.0) += secs;
                 }
             }
@@ -291,7 +309,11 @@ async fn stored(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
     Ok(db.query_one("select count(*) from public.leads", &[]).await?.get(0))
 }
 
-async fn service(base: &localbase::LocalBase, batching: bool, extra: &[(String, String)]) -> anyhow::Result<String> {
+/// Starts the service and returns its ingest URL. As in production
+/// (`bloc-api`'s `main`), on its own thread running an actix system (the
+/// batcher and the REST client there, the HTTP workers on theirs), unless
+/// `shared` puts it on the caller's runtime.
+async fn service(base: &localbase::LocalBase, batching: bool, extra: &[(String, String)], shared: bool) -> anyhow::Result<String> {
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("SUPABASE_URL", base.api_url().to_string()),
         ("SUPABASE_SERVICE_ROLE_KEY", base.service_role_key().to_string()),
@@ -305,10 +327,28 @@ async fn service(base: &localbase::LocalBase, batching: bool, extra: &[(String, 
         vars.insert(k.as_str(), v.clone());
     }
     let settings = bloc_api::Settings::from_lookup(|k| vars.get(k).cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = bloc_api::Application::build(settings)?;
-    let url = format!("http://127.0.0.1:{}/api/ingest", app.port());
-    tokio::spawn(app.run_until_stopped());
-    Ok(url)
+    if shared {
+        let app = bloc_api::Application::build(settings)?;
+        let url = format!("http://127.0.0.1:{}/api/ingest", app.port());
+        tokio::spawn(app.run_until_stopped());
+        return Ok(url);
+    }
+    let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("bloc-api-main".into()).spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match bloc_api::Application::build(settings) {
+                Ok(app) => {
+                    let _ = port_tx.send(Ok(app.port()));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = port_tx.send(Err(e));
+                }
+            }
+        });
+    })?;
+    let port = port_rx.await.context("the service thread stopped")??;
+    Ok(format!("http://127.0.0.1:{port}/api/ingest"))
 }
 
 /// Starts `tests/bench/original_route.mjs` (mode e) and returns its URL; the
@@ -376,7 +416,21 @@ async fn main() -> anyhow::Result<()> {
         temporary_database: false,
         ..localbase::Config::default()
     };
-    let base = localbase::LocalBase::start(config).await.context("starting localbase (durable cluster)")?;
+    // localbase on its own threads, as its own process would be in
+    // production (`localbase` binary: a 2-worker Tokio runtime), so that
+    // PostgREST's round trips inside the assignment lock do not queue behind
+    // 256 senders' tasks; `--shared-runtime` keeps it on the senders' runtime.
+    let localbase_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("localbase")
+        .enable_all()
+        .build()?;
+    let base = if o.shared_runtime {
+        localbase::LocalBase::start(config).await
+    } else {
+        localbase_runtime.spawn(localbase::LocalBase::start(config)).await?
+    }
+    .context("starting localbase (durable cluster)")?;
     let (db, connection) = tokio_postgres::connect(base.db_url(), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     let fsync: String = db.query_one("show fsync", &[]).await?.get(0);
@@ -405,7 +459,7 @@ async fn main() -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     if o.modes.contains('a') {
         reset(&db).await?;
-        let url = service(&base, true, &o.service_env).await?;
+        let url = service(&base, true, &o.service_env, o.shared_runtime).await?;
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = via_service("(a) service, batching on", url.clone(), &o).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
@@ -418,7 +472,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if o.modes.contains('b') {
         reset(&db).await?;
-        let url = service(&base, false, &o.service_env).await?;
+        let url = service(&base, false, &o.service_env, o.shared_runtime).await?;
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = via_service("(b) service, batching off", url, &o).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
@@ -525,9 +579,18 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    println!("\nsenders: {}; (d) latency is per ingest_leads call; fsync={fsync}, synchronous_commit={sync_commit}", o.senders);
+    println!(
+        "\nsenders: {}; (d) latency is per ingest_leads call; fsync={fsync}, synchronous_commit={sync_commit}; {}",
+        o.senders,
+        if o.shared_runtime { "localbase and the service on the senders' runtime (--shared-runtime)" } else { "localbase, the service and the senders each on their own threads" }
+    );
     drop(db);
-    base.stop().await;
+    if o.shared_runtime {
+        base.stop().await;
+    } else {
+        localbase_runtime.spawn(base.stop()).await?;
+    }
+    localbase_runtime.shutdown_background();
     if std::env::var("LOADGEN_PG_LOG").is_ok_and(|v| v == "1") {
         let _ = dir.keep();
     }

@@ -6,34 +6,46 @@
 //! sent at once (with whatever is already queued behind it), so a lone lead
 //! on a quiet service never waits for the window; a batch of one goes as
 //! `ingest_lead`, which is cheaper than a batch call. Only while the
-//! database is busy does the batcher gather: for at most `window` (or until
-//! `max` are waiting), and then for as long as [`MAX_IN_FLIGHT`] batches are
-//! already in flight. So batches grow with load and shrink back to one lead
-//! when it is quiet.
+//! database is busy does the batcher gather. At most [`MAX_IN_FLIGHT`]
+//! batches are at the database: one deciding under the assignment lock, one
+//! waiting for it, so the lock never idles between them.
 //!
-//! Tuning (issue 14, `loadgen` at 256 senders on the 2-core development VM,
-//! docs/benchmarks.md): batches there average ~80 leads and form while the
-//! two slots are busy, so the window (0, 2 or 10 ms) changed nothing
-//! measurable. One slot made batches of ~120 but was ~15% slower: nothing
-//! overlaps a batch's HTTP and JSON hops with the other's database work.
-//! Three slots (batches of ~60) were ~5% faster, within the noise, with a
-//! longer p99 tail: the assignment lock runs one batch at a time, so a third
-//! only waits at the database. Two stay. What limits the service there is
-//! CPU shared by every process on the two cores, not the batcher: per lead
-//! about 0.24 ms inside `ingest_leads`, ~0.19 ms of localbase's Realtime
-//! decoding the WAL, and ~0.3 ms in the service, PostgREST and the load
-//! tool together.
+//! When the gathered batch leaves is the [`Dispatch`] policy:
+//!
+//! - [`Dispatch::Settled`] (the default): once a slot is free, the batch
+//!   keeps gathering until no lead has arrived for `window` (counted from
+//!   the slot, then from each arrival; at most [`SETTLE_CAP`] windows after
+//!   the slot), or `max` are waiting, or no other batch is left at the
+//!   database (an idle database gets the batch now). A slot frees when a
+//!   batch's answers have just gone out, so that batch's senders, who come
+//!   back within a few milliseconds, join the next batch instead of the one
+//!   after it, while the other slot's batch keeps the lock busy.
+//! - [`Dispatch::Eager`] (`BATCH_DISPATCH=eager`, the design before, kept
+//!   for comparison): the batch leaves the moment a slot is free, after at
+//!   most `window` from its first lead.
+//!
+//! Why (issue 14, `loadgen` at 256 senders on the 2-core development VM,
+//! docs/benchmarks.md): the assignment lock was busy ~98% of the time, and
+//! every call holds it for a fixed ~18 ms plus ~0.12 ms a lead (and the
+//! PostgREST round trips to its commit), so leads per call decide
+//! throughput. With eager dispatch the senders settle into three groups of
+//! ~80 that take turns (one deciding, one waiting at the lock, one
+//! gathering): the batch sent when a slot frees holds the senders who came
+//! back before it, and those of the batch that just finished arrive a
+//! moment too late and wait one more turn. Settled dispatch merges them:
+//! two groups of ~128, the same two slots, and the lock still never idles.
 //!
 //! Every lead gets exactly its own result. A batch that fails as a whole
 //! fails each of its leads with the same [`RpcError`] (answered 503, safe to
 //! retry because delivery is idempotent); nothing is answered as stored
 //! unless the RPC returned, i.e. the transaction committed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bloc_shared::ingest::{IngestPayload, IngestResult};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
@@ -42,9 +54,32 @@ use crate::rpc::{Rest, RpcError};
 /// Batches at the database at once: one committing, one being sent.
 pub const MAX_IN_FLIGHT: usize = 2;
 
+/// When a gathered batch leaves for the database while another is there
+/// (`BATCH_DISPATCH`; see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Once a slot is free, when the senders have settled: no lead for
+    /// `window`, or `max` waiting, or the database idle.
+    Settled,
+    /// The moment a slot is free (the design before; for comparison).
+    Eager,
+}
+
 struct Job {
     payload: IngestPayload,
     reply: oneshot::Sender<Result<IngestResult, Arc<RpcError>>>,
+}
+
+/// How batches form: `BATCH_WINDOW_MS`, `BATCH_MAX`, `BATCH_DISPATCH` and
+/// `BATCH_SLOTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub window: Duration,
+    pub max: usize,
+    pub dispatch: Dispatch,
+    /// Batches at the database at once ([`Dispatch::Settled`] only; eager
+    /// dispatch keeps [`MAX_IN_FLIGHT`]).
+    pub slots: usize,
 }
 
 /// Hands leads to the background batch task.
@@ -55,9 +90,13 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts the batch task on the current Tokio runtime.
-    pub fn start(rest: Rest, window: Duration, max: usize, metrics: Arc<Metrics>) -> Self {
+    pub fn start(rest: Rest, policy: Policy, metrics: Arc<Metrics>) -> Self {
+        let Policy { window, max, dispatch, slots } = policy;
         let (tx, rx) = mpsc::channel(max * 16);
-        tokio::spawn(run(rx, rest, window, max.max(1), metrics));
+        match dispatch {
+            Dispatch::Settled => tokio::spawn(run_settled(rx, rest, window, max.max(1), slots.max(1), metrics)),
+            Dispatch::Eager => tokio::spawn(run(rx, rest, window, max.max(1), metrics)),
+        };
         Batcher { tx }
     }
 
@@ -74,6 +113,81 @@ impl Batcher {
     }
 }
 
+/// [`Dispatch::Settled`].
+async fn run_settled(mut rx: mpsc::Receiver<Job>, rest: Rest, window: Duration, max: usize, slots: usize, metrics: Arc<Metrics>) {
+    let in_flight = Arc::new(Semaphore::new(slots));
+    // Signalled each time a batch leaves the database (its slot is free),
+    // after its size is written to `last_size`.
+    let finished = Arc::new(Notify::new());
+    let last_size = Arc::new(AtomicUsize::new(0));
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        // Whatever is already queued goes along.
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut permit: Option<OwnedSemaphorePermit> = None;
+        let mut waited = false;
+        // Set when the slot is taken: how many leads to wait for.
+        let mut target = max;
+        let mut settled_at = Instant::now();
+        loop {
+            if permit.is_none() {
+                if let Ok(slot) = in_flight.clone().try_acquire_owned() {
+                    let last = last_size.load(Ordering::Acquire);
+                    // A slot freed while we waited: that batch has just
+                    // answered, and as many senders may be about to come
+                    // back. A slot already free: expect as many as last time.
+                    target = if waited { batch.len() + last } else { last }.clamp(1, max);
+                    settled_at = Instant::now() + window;
+                    permit = Some(slot);
+                } else {
+                    waited = true;
+                }
+            }
+            if permit.is_some() {
+                let database_idle = in_flight.available_permits() + 1 == slots;
+                if batch.len() >= target || (database_idle && Instant::now() >= settled_at) {
+                    break;
+                }
+            }
+            tokio::select! {
+                biased;
+                () = finished.notified() => {}
+                job = rx.recv(), if batch.len() < max => match job {
+                    Some(job) => {
+                        batch.push(job);
+                        settled_at = settled_at.max(Instant::now() + window);
+                    }
+                    None => {
+                        if permit.is_none() {
+                            permit = in_flight.clone().acquire_owned().await.ok();
+                        }
+                        break;
+                    }
+                },
+                () = tokio::time::sleep_until(settled_at), if permit.is_some() => {}
+            }
+        }
+        let Some(permit) = permit else { return };
+        let rest = rest.clone();
+        let metrics = metrics.clone();
+        let finished = finished.clone();
+        let last_size = last_size.clone();
+        tokio::spawn(async move {
+            let size = batch.len();
+            send(&rest, batch, &metrics).await;
+            last_size.store(size, Ordering::Release);
+            drop(permit);
+            finished.notify_one();
+        });
+    }
+}
+
+/// [`Dispatch::Eager`].
 async fn run(mut rx: mpsc::Receiver<Job>, rest: Rest, window: Duration, max: usize, metrics: Arc<Metrics>) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {

@@ -133,6 +133,11 @@ pub struct Settings {
     pub batching: bool,
     pub batch_window: Duration,
     pub batch_max: usize,
+    /// When a gathered batch leaves while another is at the database
+    /// (`BATCH_DISPATCH`, [`crate::batching::Dispatch`]).
+    pub batch_dispatch: crate::batching::Dispatch,
+    /// Batches at the database at once under settled dispatch (`BATCH_SLOTS`).
+    pub batch_slots: usize,
     /// Period of the service's own SLA/backlog runs; `None` (the default)
     /// leaves them to pg_cron in the database.
     pub maintenance_interval: Option<Duration>,
@@ -245,6 +250,7 @@ impl Settings {
         let rate_limit = number("RATE_LIMIT_PER_MINUTE", 0, 0, 10_000_000) as u32;
         let batch_window = Duration::from_millis(number("BATCH_WINDOW_MS", 2, 0, 1000));
         let batch_max = number("BATCH_MAX", 256, 1, 1000) as usize;
+        let batch_slots = number("BATCH_SLOTS", crate::batching::MAX_IN_FLIGHT as u64, 1, 8) as usize;
         let maintenance_secs = number("MAINTENANCE_INTERVAL_SECS", 0, 0, 86_400);
         let rpc_timeout = Duration::from_millis(number("RPC_TIMEOUT_MS", 10_000, 100, 600_000));
         let workers = number("WORKERS", 0, 0, 256) as usize;
@@ -265,6 +271,15 @@ impl Settings {
         };
         let batching = flag("BATCHING", true);
         let require_signed_timestamp = flag("REQUIRE_SIGNED_TIMESTAMP", false);
+        let batch_dispatch = match get("BATCH_DISPATCH").map(|v| v.to_ascii_lowercase()) {
+            None => crate::batching::Dispatch::Settled,
+            Some(v) if v == "settled" => crate::batching::Dispatch::Settled,
+            Some(v) if v == "eager" => crate::batching::Dispatch::Eager,
+            Some(v) => {
+                problems.push(format!("BATCH_DISPATCH must be settled or eager, got {v:?}"));
+                crate::batching::Dispatch::Settled
+            }
+        };
 
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => TrustedProxies::default(),
@@ -309,12 +324,24 @@ impl Settings {
             batching,
             batch_window,
             batch_max,
+            batch_dispatch,
+            batch_slots,
             maintenance_interval: (maintenance_secs > 0).then(|| Duration::from_secs(maintenance_secs)),
             rpc_timeout,
             workers: (workers > 0).then_some(workers),
             sources,
             cors_allowed_origins,
         })
+    }
+
+    /// The batcher's settings.
+    pub fn batch_policy(&self) -> crate::batching::Policy {
+        crate::batching::Policy {
+            window: self.batch_window,
+            max: self.batch_max,
+            dispatch: self.batch_dispatch,
+            slots: self.batch_slots,
+        }
     }
 
     /// The PostgREST base URL.
@@ -508,5 +535,19 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars.push(("BATCHING", "off"));
         assert!(!settings(&vars).unwrap().batching);
+    }
+
+    #[test]
+    fn a_batch_leaves_when_its_senders_settle_unless_eager_dispatch_is_asked_for() {
+        use crate::batching::Dispatch;
+        assert_eq!(settings(BASE).unwrap().batch_dispatch, Dispatch::Settled);
+        assert_eq!(settings(BASE).unwrap().batch_slots, 2);
+        let mut vars = BASE.to_vec();
+        vars.push(("BATCH_DISPATCH", "Eager"));
+        assert_eq!(settings(&vars).unwrap().batch_dispatch, Dispatch::Eager);
+        let mut bad = BASE.to_vec();
+        bad.push(("BATCH_DISPATCH", "sometimes"));
+        let err = settings(&bad).unwrap_err();
+        assert!(err.to_string().contains("BATCH_DISPATCH must be settled or eager, got \"sometimes\""), "{err}");
     }
 }

@@ -62,7 +62,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let batcher = settings
             .batching
-            .then(|| Batcher::start(rest.clone(), settings.batch_window, settings.batch_max, metrics.clone()));
+            .then(|| Batcher::start(rest.clone(), settings.batch_policy(), metrics.clone()));
         let idempotency = IdempotencyStore::default();
         maintenance::start(&settings, rest.clone(), idempotency.clone());
         let state = web::Data::new(AppState {

@@ -3,6 +3,7 @@
 //! (PostgREST over a real PostgreSQL), a fresh database per test.
 
 mod auth;
+mod batching;
 mod bodies;
 mod fuzz_auth;
 mod fuzz_body;
