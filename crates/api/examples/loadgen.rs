@@ -18,6 +18,12 @@
 //! cargo run --release -p bloc-api --example loadgen -- --leads 5000 --senders 256
 //! ```
 //! Leads are truncated between modes. Prints a Markdown table.
+//!
+//! localbase runs on its own 2-worker Tokio runtime (threads `localbase`)
+//! and the service on its own actix system thread (`bloc-api-main`) with
+//! its HTTP workers, as their own processes would in production; the
+//! senders have the main runtime. `--shared-runtime` puts localbase and the
+//! service on the senders' runtime (the layout before 2026-11-30 20:30).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

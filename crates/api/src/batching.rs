@@ -6,34 +6,39 @@
 //! sent at once (with whatever is already queued behind it), so a lone lead
 //! on a quiet service never waits for the window; a batch of one goes as
 //! `ingest_lead`, which is cheaper than a batch call. Only while the
-//! database is busy does the batcher gather. At most [`MAX_IN_FLIGHT`]
-//! batches are at the database: one deciding under the assignment lock, one
-//! waiting for it, so the lock never idles between them.
+//! database is busy does the batcher gather. At most `slots` (default
+//! [`MAX_IN_FLIGHT`]) batches are at the database: one deciding under the
+//! assignment lock, one waiting for it, so the lock never idles between
+//! them.
 //!
 //! When the gathered batch leaves is the [`Dispatch`] policy:
 //!
-//! - [`Dispatch::Settled`] (the default): once a slot is free, the batch
-//!   keeps gathering until no lead has arrived for `window` (counted from
-//!   the slot, then from each arrival; at most [`SETTLE_CAP`] windows after
-//!   the slot), or `max` are waiting, or no other batch is left at the
-//!   database (an idle database gets the batch now). A slot frees when a
-//!   batch's answers have just gone out, so that batch's senders, who come
-//!   back within a few milliseconds, join the next batch instead of the one
-//!   after it, while the other slot's batch keeps the lock busy.
+//! - [`Dispatch::Settled`] (the default): a batch that has a slot keeps
+//!   gathering until it holds as many leads as the batch that answered last
+//!   (as many *more*, when that batch's answer is what freed the slot this
+//!   batch was waiting for), or `max` are waiting, or no other batch is at
+//!   the database and no lead has arrived for `window`. A slot frees when a
+//!   batch's answers have just gone out, so its senders, who come back
+//!   within a few milliseconds, join the next batch instead of the one after
+//!   it; meanwhile the other slot's batch keeps the lock busy, so the wait
+//!   costs no throughput. A lead on an idle service after a single-lead
+//!   batch goes at once; right after a burst it waits at most `window`.
 //! - [`Dispatch::Eager`] (`BATCH_DISPATCH=eager`, the design before, kept
 //!   for comparison): the batch leaves the moment a slot is free, after at
 //!   most `window` from its first lead.
 //!
 //! Why (issue 14, `loadgen` at 256 senders on the 2-core development VM,
-//! docs/benchmarks.md): the assignment lock was busy ~98% of the time, and
-//! every call holds it for a fixed ~18 ms plus ~0.12 ms a lead (and the
-//! PostgREST round trips to its commit), so leads per call decide
-//! throughput. With eager dispatch the senders settle into three groups of
-//! ~80 that take turns (one deciding, one waiting at the lock, one
-//! gathering): the batch sent when a slot frees holds the senders who came
-//! back before it, and those of the batch that just finished arrive a
-//! moment too late and wait one more turn. Settled dispatch merges them:
-//! two groups of ~128, the same two slots, and the lock still never idles.
+//! docs/benchmarks.md): the assignment lock was busy ~98% of the time
+//! (PostgreSQL's statement log), and every call holds it for a fixed
+//! ~18 ms plus ~0.12 ms a lead (plus PostgREST's round trips to its
+//! commit), so leads per call decide throughput. With eager dispatch the
+//! senders settle into three groups of ~80 taking turns (one deciding, one
+//! waiting at the lock, one gathering): the batch sent when a slot frees
+//! holds the senders who came back before, and those of the batch that just
+//! answered arrive a moment too late and wait one more turn. Settled
+//! dispatch merges them: two groups (~100–180 a call), the same two slots.
+//! One slot (`BATCH_SLOTS=1`) makes one group of up to 256 but leaves the
+//! lock idle while the senders come back; it measured no better.
 //!
 //! Every lead gets exactly its own result. A batch that fails as a whole
 //! fails each of its leads with the same [`RpcError`] (answered 503, safe to
