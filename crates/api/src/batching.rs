@@ -153,8 +153,11 @@ async fn run_settled(mut rx: mpsc::Receiver<Job>, rest: Rest, window: Duration, 
                     waited = true;
                 }
             }
+            // The quiet window counts only on an idle database; while another
+            // batch is there, only an arrival or its answer can change anything.
+            let mut database_idle = false;
             if permit.is_some() {
-                let database_idle = in_flight.available_permits() + 1 == slots;
+                database_idle = in_flight.available_permits() + 1 == slots;
                 if batch.len() >= target || (database_idle && Instant::now() >= settled_at) {
                     break;
                 }
@@ -174,7 +177,7 @@ async fn run_settled(mut rx: mpsc::Receiver<Job>, rest: Rest, window: Duration, 
                         break;
                     }
                 },
-                () = tokio::time::sleep_until(settled_at), if permit.is_some() => {}
+                () = tokio::time::sleep_until(settled_at), if database_idle => {}
             }
         }
         let Some(permit) = permit else { return };
