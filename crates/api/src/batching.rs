@@ -56,35 +56,12 @@ use tokio::time::Instant;
 use crate::metrics::Metrics;
 use crate::rpc::{Rest, RpcError};
 
-/// Batches at the database at once: one committing, one being sent.
-pub const MAX_IN_FLIGHT: usize = 2;
-
-/// When a gathered batch leaves for the database while another is there
-/// (`BATCH_DISPATCH`; see the module's documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dispatch {
-    /// Once a slot is free, when the senders have settled: no lead for
-    /// `window`, or `max` waiting, or the database idle.
-    Settled,
-    /// The moment a slot is free (the design before; for comparison).
-    Eager,
-}
+// Defined beside the settings that choose them (a lower layer).
+pub use crate::configuration::{Dispatch, Policy, MAX_IN_FLIGHT};
 
 struct Job {
     payload: IngestPayload,
     reply: oneshot::Sender<Result<IngestResult, Arc<RpcError>>>,
-}
-
-/// How batches form: `BATCH_WINDOW_MS`, `BATCH_MAX`, `BATCH_DISPATCH` and
-/// `BATCH_SLOTS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    pub window: Duration,
-    pub max: usize,
-    pub dispatch: Dispatch,
-    /// Batches at the database at once ([`Dispatch::Settled`] only; eager
-    /// dispatch keeps [`MAX_IN_FLIGHT`]).
-    pub slots: usize,
 }
 
 /// Hands leads to the background batch task.

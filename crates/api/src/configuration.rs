@@ -134,8 +134,8 @@ pub struct Settings {
     pub batch_window: Duration,
     pub batch_max: usize,
     /// When a gathered batch leaves while another is at the database
-    /// (`BATCH_DISPATCH`, [`crate::batching::Dispatch`]).
-    pub batch_dispatch: crate::batching::Dispatch,
+    /// (`BATCH_DISPATCH`, [`Dispatch`]).
+    pub batch_dispatch: Dispatch,
     /// Batches at the database at once under settled dispatch (`BATCH_SLOTS`).
     pub batch_slots: usize,
     /// Period of the service's own SLA/backlog runs; `None` (the default)
@@ -250,7 +250,7 @@ impl Settings {
         let rate_limit = number("RATE_LIMIT_PER_MINUTE", 0, 0, 10_000_000) as u32;
         let batch_window = Duration::from_millis(number("BATCH_WINDOW_MS", 2, 0, 1000));
         let batch_max = number("BATCH_MAX", 256, 1, 1000) as usize;
-        let batch_slots = number("BATCH_SLOTS", crate::batching::MAX_IN_FLIGHT as u64, 1, 8) as usize;
+        let batch_slots = number("BATCH_SLOTS", MAX_IN_FLIGHT as u64, 1, 8) as usize;
         let maintenance_secs = number("MAINTENANCE_INTERVAL_SECS", 0, 0, 86_400);
         let rpc_timeout = Duration::from_millis(number("RPC_TIMEOUT_MS", 10_000, 100, 600_000));
         let workers = number("WORKERS", 0, 0, 256) as usize;
@@ -272,12 +272,12 @@ impl Settings {
         let batching = flag("BATCHING", true);
         let require_signed_timestamp = flag("REQUIRE_SIGNED_TIMESTAMP", false);
         let batch_dispatch = match get("BATCH_DISPATCH").map(|v| v.to_ascii_lowercase()) {
-            None => crate::batching::Dispatch::Settled,
-            Some(v) if v == "settled" => crate::batching::Dispatch::Settled,
-            Some(v) if v == "eager" => crate::batching::Dispatch::Eager,
+            None => Dispatch::Settled,
+            Some(v) if v == "settled" => Dispatch::Settled,
+            Some(v) if v == "eager" => Dispatch::Eager,
             Some(v) => {
                 problems.push(format!("BATCH_DISPATCH must be settled or eager, got {v:?}"));
-                crate::batching::Dispatch::Settled
+                Dispatch::Settled
             }
         };
 
@@ -335,8 +335,8 @@ impl Settings {
     }
 
     /// The batcher's settings.
-    pub fn batch_policy(&self) -> crate::batching::Policy {
-        crate::batching::Policy {
+    pub fn batch_policy(&self) -> Policy {
+        Policy {
             window: self.batch_window,
             max: self.batch_max,
             dispatch: self.batch_dispatch,
@@ -353,6 +353,32 @@ impl Settings {
     pub fn service_key(&self) -> &str {
         self.service_role_key.expose_secret()
     }
+}
+
+/// Batches at the database at once: one committing, one being sent.
+pub const MAX_IN_FLIGHT: usize = 2;
+
+/// When a gathered batch leaves for the database while another is there
+/// (`BATCH_DISPATCH`; see the `batching` module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Once a slot is free, when the senders have settled: no lead for
+    /// `window`, or `max` waiting, or the database idle.
+    Settled,
+    /// The moment a slot is free (the design before; for comparison).
+    Eager,
+}
+
+/// How batches form: `BATCH_WINDOW_MS`, `BATCH_MAX`, `BATCH_DISPATCH` and
+/// `BATCH_SLOTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub window: Duration,
+    pub max: usize,
+    pub dispatch: Dispatch,
+    /// Batches at the database at once ([`Dispatch::Settled`] only; eager
+    /// dispatch keeps [`MAX_IN_FLIGHT`]).
+    pub slots: usize,
 }
 
 #[cfg(test)]
@@ -539,7 +565,7 @@ mod tests {
 
     #[test]
     fn a_batch_leaves_when_its_senders_settle_unless_eager_dispatch_is_asked_for() {
-        use crate::batching::Dispatch;
+        use Dispatch;
         assert_eq!(settings(BASE).unwrap().batch_dispatch, Dispatch::Settled);
         assert_eq!(settings(BASE).unwrap().batch_slots, 2);
         let mut vars = BASE.to_vec();
