@@ -55,3 +55,5 @@ mod lead_search;
 mod reads_at_a_million;
 #[path = "25_report_weeks.rs"]
 mod report_weeks;
+#[path = "26_report_hours.rs"]
+mod report_hours;
