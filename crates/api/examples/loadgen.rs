@@ -19,6 +19,10 @@
 //! ```
 //! Leads are truncated between modes. Prints a Markdown table.
 //!
+//! `LOADGEN_TRACE=FILE` appends one line per answered lead to FILE: the
+//! mode, when the lead was sent (ms after the mode started) and its latency
+//! (ms), to see where in a run the slow answers fall.
+//!
 //! localbase runs on its own 2-worker Tokio runtime (threads `localbase`)
 //! and the service on its own actix system thread (`bloc-api-main`) with
 //! its HTTP workers, as their own processes would in production; the
@@ -282,7 +286,7 @@ where
                 }
                 let t = Instant::now();
                 match tokio::time::timeout(Duration::from_secs(60), work(i)).await {
-                    Ok(Ok(())) => lat.push(t.elapsed()),
+                    Ok(Ok(())) => lat.push((t - started, t.elapsed())),
                     Ok(Err(e)) => *failed.entry(e).or_default() += 1,
                     Err(_) => *failed.entry("timeout".into()).or_default() += 1,
                 }
@@ -291,16 +295,23 @@ where
         }));
     }
     let mut latencies = Vec::new();
+    let mut trace: Vec<(Duration, Duration)> = Vec::new();
     let mut failed: HashMap<String, usize> = HashMap::new();
     for t in tasks {
         if let Ok((lat, f)) = t.await {
-            latencies.extend(lat);
+            trace.extend(lat.iter().copied());
+            latencies.extend(lat.into_iter().map(|(_, l)| l));
             for (k, v) in f {
                 *failed.entry(k).or_default() += v;
             }
         }
     }
-    Outcome { label: label.into(), elapsed: started.elapsed(), ok: latencies.len(), failed, latencies, stored: 0, notes: Vec::new() }
+    let elapsed = started.elapsed();
+    if let Ok(path) = std::env::var("LOADGEN_TRACE") {
+        let text: String = trace.iter().map(|(s, l)| format!("{} {:.3} {:.3}\n", &label[..3], s.as_secs_f64() * 1e3, l.as_secs_f64() * 1e3)).collect();
+        let _ = std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+    }
+    Outcome { label: label.into(), elapsed, ok: latencies.len(), failed, latencies, stored: 0, notes: Vec::new() }
 }
 
 async fn reset(db: &tokio_postgres::Client) -> anyhow::Result<()> {
