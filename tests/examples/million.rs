@@ -102,16 +102,18 @@ fn search_page(f: &Fixture, name: &str, term: &str, or_param: &str, args: Value,
     Req { name: name.into(), who: Who::Admin, method: "POST", path, body: Some(body), prefer: None }
 }
 
-/// The CSV export of a search as `crates/web/src/api/import.rs` sends it:
-/// one `rpc/lead_search` call for the search's first 1,000 matches, newest
-/// first. `--web-before`: `GET leads?or=(name.ilike…)&limit=1000` as the
-/// export sent it before migration …3200.
-fn export_search(f: &Fixture, name: &str, term: &str) -> Req {
+/// One call of the CSV export of a search as `crates/web/src/api/import.rs`
+/// sends it: the search's first 1,000 matches, newest first, in calls of
+/// 250 (`SEARCH_EXPORT_PAGE`), each the leads table's request with one row
+/// more than its page; `call` 0 to 3 (the last reads the most leads).
+/// `--web-before`: `GET leads?or=(name.ilike…)&limit=1000` as the export
+/// sent it before migration …3200.
+fn export_search(f: &Fixture, name: &str, term: &str, call: u64) -> Req {
     if f.before {
         let path = format!("leads?select=%2A&or=%28name.ilike.%2A{term}%2A%29&order=created_at.desc%2Cid.desc&limit=1000&offset=0");
         return get(name, Who::Admin, path, None);
     }
-    let body = json!({"term": term, "sort": "created_at", "descending": true, "row_limit": 1000, "row_offset": 0});
+    let body = json!({"term": term, "sort": "created_at", "descending": true, "row_limit": 251, "row_offset": call * 250});
     let path = "rpc/lead_search?select=%2A&order=created_at.desc%2Cid.desc".to_owned();
     Req { name: name.into(), who: Who::Admin, method: "POST", path, body: Some(body), prefer: None }
 }
@@ -240,8 +242,9 @@ fn requests(f: &Fixture) -> Vec<Req> {
         // A search reaches its first 1,000 matches (…3200): page 40 of 25 is the deepest.
         search_page(f, "leads: search Priya page 40 (the deepest)", "Priya", "", json!({}), 39),
         search_page(f, "leads: search Priya, sort name asc, page 40", "Priya", "", json!({"sort": "name", "descending": false}), 39),
-        // "Export CSV" with a search (crates/web/src/api/import.rs): one call, the first 1,000 matches.
-        export_search(f, "leads: export search Priya (1,000 rows)", "Priya"),
+        // "Export CSV" with a search (crates/web/src/api/import.rs): the first 1,000 matches in 4 calls of 250.
+        export_search(f, "leads: export search Priya, call 1 of 4 (rows 1-251)", "Priya", 0),
+        export_search(f, "leads: export search Priya, call 4 of 4 (rows 751-1,001)", "Priya", 3),
         search_page(f, "leads: search Priya Naidu page 20", "Priya Naidu", "", json!({}), 19),
         get("leads: sort name asc", Admin, leads_table("", &asc(f, "name"), 0), count),
         get("leads: sort name desc", Admin, leads_table("", &desc(f, "name"), 0), count),
