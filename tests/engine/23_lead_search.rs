@@ -1,7 +1,9 @@
 //! The leads table's search, one page at a time (`lead_search`), and the
 //! Source filter's list (`lead_sources`), migrations 20261130002800 and
 //! 20261130003200 (a search reaches its first 1,000 matches; sorted by
-//! name it gathers only the sort keys).
+//! name it gathers only the sort keys) and 20261130003600 (sorted by name,
+//! the keys stream into the sort instead of a materialised CTE), and the
+//! CSV export of a search in calls of 250.
 
 #![allow(clippy::unwrap_used)]
 
@@ -351,4 +353,113 @@ fn a_search_reaches_its_first_thousand_matches_and_refuses_a_page_beyond_them_na
         assert_eq!(hint.as_deref(), Some("add a word to the search or a filter to reach the others"));
     }
     assert_eq!(t.db.scalar_i64("select count(*) from leads"), 1108, "nothing changed");
+}
+
+/// The leads table's export of a search (crates/web/src/api/import.rs):
+/// calls of 250 rows plus the one that says another follows, at offsets 0,
+/// 250, …; the first 250 rows of each call, joined. Stops at a call without
+/// its extra row, or at the 1,000th lead.
+fn export_in_calls(tx: &mut postgres::Transaction<'_>, args: &str) -> (Vec<i64>, Vec<usize>) {
+    let (mut leads, mut calls) = (Vec::new(), Vec::new());
+    for offset in (0..1000).step_by(250) {
+        let page = search(tx, &format!("{args}, row_limit => 251, row_offset => {offset}"), &[]).unwrap();
+        calls.push(page.len());
+        let more = page.len() > 250;
+        leads.extend(page.into_iter().take(250));
+        if !more {
+            break;
+        }
+    }
+    (leads, calls)
+}
+
+#[test]
+fn a_search_exported_in_calls_of_250_gives_its_first_thousand_matches_in_each_order_once() {
+    let mut t = table();
+    // 1,200 "Calls" leads with repeated names and shared minutes (ties on
+    // name and on the time received), and 600 "Halves" leads: an export
+    // that ends before the cap.
+    t.db.client
+        .execute(
+            "insert into leads (name, phone, status, created_at)
+             select 'Calls ' || (array['Mehta', 'mehta', 'Bose', 'Ali'])[1 + i % 4] || ' ' || (i % 9),
+                    '+9192000' || lpad(i::text, 5, '0'), 'unassigned',
+                    '2026-03-01 09:00:00+05:30'::timestamptz + make_interval(mins => i / 3)
+               from generate_series(1, 1200) as i
+             union all
+             select 'Halves ' || (i % 5), '+9193000' || lpad(i::text, 5, '0'), 'unassigned',
+                    '2026-03-01 09:00:00+05:30'::timestamptz + make_interval(mins => i / 2)
+               from generate_series(1, 600) as i",
+            &[],
+        )
+        .unwrap();
+    let orders = [
+        ("created_at", true, "created_at desc, id desc"),
+        ("name", false, "name, created_at, id"),
+        ("name", true, "name desc, created_at desc, id desc"),
+        ("status", false, "status, created_at, id"),
+    ];
+    for (sort, descending, order_by) in orders {
+        for (term, like, calls_expected) in [("calls", "Calls %", vec![251, 251, 251, 251]), ("HALVES", "Halves %", vec![251, 251, 100])] {
+            let expected: Vec<i64> = t
+                .db
+                .client
+                .query(&format!("select id from leads where name like '{like}' order by {order_by} limit 1000"), &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let args = format!("term => '{term}', sort => '{sort}', descending => {descending}");
+            let (exported, calls) = as_admin(&mut t, |tx| export_in_calls(tx, &args));
+            assert_eq!(calls, calls_expected, "{args}");
+            assert_eq!(exported.len(), expected.len(), "{args}");
+            assert_eq!(exported, expected, "{args}: the same leads, in the table's order, none twice");
+        }
+    }
+}
+
+#[test]
+fn sorted_by_name_a_caller_with_filters_gets_the_same_page_as_ordering_its_own_leads() {
+    let mut t = table();
+    let (user, asha, ravi) = (t.asha_user.clone(), t.asha, t.ravi);
+    t.db.client
+        .execute(
+            "insert into leads (name, phone, status, state, caller_id, assigned_at, created_at)
+             select 'Named ' || (array['Zoya', 'arjun', 'Arjun', 'Meera'])[1 + i % 4],
+                    '+9194000' || lpad(i::text, 5, '0'),
+                    (array['new', 'contacted', 'lost'])[1 + i % 3],
+                    (array['MH', 'KA'])[1 + i % 2],
+                    case when i % 5 = 0 then $2::bigint else $1::bigint end, now(),
+                    '2026-03-01 09:00:00+05:30'::timestamptz + make_interval(mins => i / 4)
+               from generate_series(1, 400) as i",
+            &[&asha, &ravi],
+        )
+        .unwrap();
+    for (filters, sql_filters) in [
+        ("", ""),
+        (", status => 'new'", " and status = 'new'"),
+        (", status => 'contacted', state => 'KA'", " and status = 'contacted' and state = 'KA'"),
+    ] {
+        for (descending, order_by) in [(false, "name, created_at, id"), (true, "name desc, created_at desc, id desc")] {
+            for offset in [0, 25, 250] {
+                let expected: Vec<i64> = t
+                    .db
+                    .client
+                    .query(
+                        &format!(
+                            "select id from leads where name like 'Named %' and caller_id = $1{sql_filters} order by {order_by} limit 26 offset {offset}"
+                        ),
+                        &[&asha],
+                    )
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let args = format!("term => 'named'{filters}, sort => 'name', descending => {descending}, row_limit => 26, row_offset => {offset}");
+                let found = as_role(&mut t.db.client, "authenticated", Some(&user), |tx| search(tx, &args, &[]).unwrap());
+                assert_eq!(found, expected, "{args}");
+                assert!(offset >= 250 || !found.is_empty(), "{args}: a page the caller's own leads fill");
+            }
+        }
+    }
 }
