@@ -419,3 +419,32 @@ fn an_hour_that_closes_is_built_ten_minutes_later_and_midnight_drops_the_days_ho
     assert_eq!(covered_hours(&mut db), 1);
     assert_every_preset_equals_live(&mut db);
 }
+
+#[test]
+fn a_rebuild_waits_for_an_uncommitted_update_of_its_hour_and_then_counts_it() {
+    let mut db = db_at(NOON);
+    seed(&mut db, 1500, 0.27);
+    refresh(&mut db);
+    // A lead of the built hour 04:00 is updated again (its quarter already
+    // marked and committed: the second update only locks the mark).
+    let id = lead_of_hour(&mut db, 4, "l.caller_id is not null and l.lost_at is null and l.converted_at is null");
+    db.client.execute("update leads set status = 'lost' where id = $1", &[&id]).unwrap();
+    let mut updater = db.connect();
+    updater.execute("select set_config('bloc.now', $1, false)", &[&NOON]).unwrap();
+    let mut tx = updater.transaction().unwrap();
+    tx.execute("update leads set lost_at = null, status = 'new' where id = $1", &[&id]).unwrap();
+
+    let mut rebuilder = db.connect();
+    let job = std::thread::spawn(move || {
+        rebuilder.execute("select set_config('bloc.now', $1, false)", &[&NOON]).unwrap();
+        rebuilder.query_one("select engine.refresh_report_days()", &[]).unwrap();
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!job.is_finished(), "the rebuild waits at the hour's mark for the update to commit");
+    tx.commit().unwrap();
+    job.join().unwrap();
+
+    assert!(dirty_quarters(&mut db).is_empty());
+    assert_eq!(hours_against_leads(&mut db).0, 0, "the rebuilt hour counts the committed update");
+    assert_every_preset_equals_live(&mut db);
+}
