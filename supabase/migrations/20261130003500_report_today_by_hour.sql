@@ -37,7 +37,8 @@
     day's local midnight, one hour each (absolute hours), the last one cut
     at the next local midnight. 24 of them, 23 or 25 on a daylight-saving
     day. The lattice of engine.report_built_hours: the hourly rollup's
-    rebuild, the dirty marks' trigger and report() cut today with it.
+    rebuild and report() cut today with it (the dirty marks' triggers
+    compute the same hours by arithmetic, per row).
     Immutable, like engine.local_day_bounds. Not for the API roles (no
     caller needs it; it runs inside functions that run as their owner). */
 create function engine.local_day_hours(day date, zone text) returns table (starts timestamptz, ends timestamptz)
@@ -137,7 +138,8 @@ grant select on engine.report_hours, engine.report_hour_first_contacts,
     current hour marks nothing: that hour is never rolled up before it has
     been closed for ten minutes. So an update of a lead that arrived in the
     current hour writes nothing here, as before; an update of an earlier
-    lead of today writes one quarter's mark.
+    lead of today upserts one quarter's mark (an existing mark is locked,
+    not rewritten).
 
     Locking, as for the days: each upsert's `do update` locks its row
     until the updating transaction ends, and engine.rebuild_report_hours
