@@ -6,25 +6,8 @@
 
 use serde_json::{json, Value};
 
+use crate::report_support::{custom, db_at_noon, report, utc_session, NOON};
 use crate::support::{as_role, phone, plain_numbers, sqlstate, Caller, Db};
-
-/// The engine's clock in every test: noon on 2026-11-30 in Asia/Kolkata
-/// (the default zone), so `7d` is 2026-11-24 to 2026-11-30.
-const NOON: &str = "2026-11-30 12:00+05:30";
-
-fn db_at_noon() -> Db {
-    let mut db = utc_session();
-    db.set_now(NOON);
-    db
-}
-
-/// A fresh database whose session prints timestamps in UTC, so the
-/// range's `starts` and `ends` compare as text.
-fn utc_session() -> Db {
-    let mut db = Db::new();
-    db.client.batch_execute("set time zone 'UTC'").unwrap();
-    db
-}
 
 /// Inserts a lead created at `created_at` and, when `caller` is given,
 /// assigned to it at the same moment; returns its id.
@@ -64,17 +47,6 @@ fn log(db: &mut Db, lead: i64, caller: i64, previous: Option<i64>, reason: &str,
             &[&lead, &caller, &previous, &reason, &tier, &at],
         )
         .unwrap();
-}
-
-fn report(db: &mut Db, preset: &str) -> Value {
-    db.client.query_one("select report($1)", &[&preset]).unwrap().get(0)
-}
-
-fn custom(db: &mut Db, from: &str, to: &str) -> Value {
-    db.client
-        .query_one("select report('custom', $1::text::date, $2::text::date)", &[&from, &to])
-        .unwrap()
-        .get(0)
 }
 
 fn caller_row(report: &Value, caller: i64) -> Value {

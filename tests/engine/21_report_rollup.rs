@@ -8,109 +8,39 @@
 
 use serde_json::Value;
 
+use crate::report_support::{
+    assert_every_caller_has_a_median, assert_every_range_equals_live_without, db_at, db_at_noon, dirty_days,
+    live_without, rebuild, refresh, report, seed_leads, Rollups, Shape, Stamps,
+};
 use crate::support::{as_role, sqlstate, Caller, Db};
 
-/// Noon on 2026-11-30 in Asia/Kolkata (the default zone).
-const NOON: &str = "2026-11-30 12:00+05:30";
-
-fn db_at_noon() -> Db {
-    let mut db = Db::new();
-    db.client.batch_execute("set time zone 'UTC'").unwrap();
-    db.set_now(NOON);
-    db
-}
-
-/// Four callers (one inactive) and `n` leads spread at random over the 40
+/// Four callers (one inactive) and leads spread at random over the 40
 /// local days up to now, with random callers, states, sources, stamps and
-/// assignment logs (SLA moves, tier 4). Seeded, so every run is the same.
+/// assignment logs (SLA moves, tier 4).
+const LEADS: Shape = Shape {
+    inactive_caller: true,
+    states: &[Some("MH"), Some("KA"), Some("DL"), None],
+    created: "engine.now() - random() * interval '40 days'",
+    wait: "2 hours",
+    until_now: false,
+    stamps: Stamps::Funnel {
+        contact_hours: 3,
+        qualified_within: "1 day",
+        converted_within: "3 days",
+        lost_within: "2 days",
+    },
+    log_within: Some("3 hours"),
+};
+
+/// `n` leads of the shape `LEADS` from the random seed `seed`; returns the callers.
 fn seed_random(db: &mut Db, n: i32, seed: f64) -> Vec<i64> {
-    let callers = vec![
-        db.add_caller(Caller::named("A")),
-        db.add_caller(Caller::named("B")),
-        db.add_caller(Caller::named("C")),
-        db.add_caller(Caller::named("D").inactive()),
-    ];
-    db.client.execute("select setseed($1)", &[&seed]).unwrap();
-    db.client
-        .execute(
-            "insert into leads (phone, status, caller_id, assigned_at, created_at, state, source)
-             select '+9197' || lpad(x.i::text, 8, '0'),
-                    case when x.caller is null then 'unassigned' else 'new' end,
-                    x.caller, x.at + x.wait, x.at,
-                    (array['MH', 'KA', 'DL', null])[1 + floor(random() * 4)::int],
-                    (array['ads', 'web', null])[1 + floor(random() * 3)::int]
-               from (select i,
-                            engine.now() - random() * interval '40 days' as at,
-                            random() * interval '2 hours' as wait,
-                            case when random() < 0.1 then null
-                                 else ($2::bigint[])[1 + floor(random() * 4)::int] end as caller
-                       from generate_series(1, $1) as i) x",
-            &[&n, &callers],
-        )
-        .unwrap();
-    // Stamps: contacted at a random moment after assignment (some before
-    // it: left out of the median), then qualified, converted or lost.
-    db.client
-        .batch_execute(
-            "update leads set contacted_at = least(engine.now(),
-                                  assigned_at + (random() * 3 - 0.3) * interval '1 hour')
-              where caller_id is not null and random() < 0.7;
-             update leads set qualified_at = least(engine.now(), contacted_at + random() * interval '1 day')
-              where contacted_at is not null and random() < 0.5;
-             update leads set converted_at = least(engine.now(), qualified_at + random() * interval '3 days')
-              where qualified_at is not null and random() < 0.5;
-             update leads set lost_at = least(engine.now(), created_at + random() * interval '2 days')
-              where converted_at is null and random() < 0.2;",
-        )
-        .unwrap();
-    db.client
-        .execute(
-            "insert into assignment_logs (lead_id, caller_id, previous_caller_id, reason, tier, created_at)
-             select l.id, l.caller_id, ($1::bigint[])[1 + floor(random() * 4)::int],
-                    case when random() < 0.5 then 'sla_reassign' else 'overflow' end,
-                    case when random() < 0.5 then 4 else 2 end,
-                    l.created_at + random() * interval '3 hours'
-               from leads l
-              where l.caller_id is not null and random() < 0.3",
-            &[&callers],
-        )
-        .unwrap();
-    callers
+    seed_leads(db, &LEADS, n, seed)
 }
 
-fn report(db: &mut Db, preset: &str) -> Value {
-    db.client.query_one("select report($1)", &[&preset]).unwrap().get(0)
-}
-
-fn custom(db: &mut Db, from: &str, to: &str) -> Value {
-    db.client
-        .query_one("select report('custom', $1::text::date, $2::text::date)", &[&from, &to])
-        .unwrap()
-        .get(0)
-}
-
-/// The same report computed live from the leads: the rollup is forgotten
-/// inside a transaction that is rolled back.
+/// The report computed without the day rollup (today's closed hours are
+/// still read from theirs, as report() reads them).
 fn live(db: &mut Db, preset: &str, from: Option<&str>, to: Option<&str>) -> Value {
-    let mut tx = db.client.transaction().unwrap();
-    tx.execute("delete from engine.report_built_days", &[]).unwrap();
-    let out: Value = tx
-        .query_one("select report($1, $2::text::date, $3::text::date)", &[&preset, &from, &to])
-        .unwrap()
-        .get(0);
-    tx.rollback().unwrap();
-    out
-}
-
-fn rebuild(db: &mut Db, from: &str, to: &str) -> i32 {
-    db.client
-        .query_one("select engine.rebuild_report_days($1::text::date, $2::text::date)", &[&from, &to])
-        .unwrap()
-        .get(0)
-}
-
-fn refresh(db: &mut Db) -> i32 {
-    db.client.query_one("select engine.refresh_report_days()", &[]).unwrap().get(0)
+    live_without(db, Rollups::Days, preset, from, to)
 }
 
 /// How many days of `[from, to]` report() reads from the rollup.
@@ -126,22 +56,11 @@ fn covered(db: &mut Db) -> i64 {
         .get(0)
 }
 
-fn dirty(db: &mut Db) -> Vec<String> {
-    db.client
-        .query("select day::text from engine.report_dirty_days order by day", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
+/// report() equals the live computation for the presets and three custom
+/// ranges: 40 days, half a month, one day.
 fn assert_every_range_equals_live(db: &mut Db) {
-    for preset in ["today", "7d", "30d"] {
-        assert_eq!(report(db, preset), live(db, preset, None, None), "preset {preset}");
-    }
-    for (from, to) in [("2026-10-21", "2026-11-30"), ("2026-11-01", "2026-11-15"), ("2026-11-29", "2026-11-29")] {
-        assert_eq!(custom(db, from, to), live(db, "custom", Some(from), Some(to)), "custom {from}..{to}");
-    }
+    let custom_ranges = [("2026-10-21", "2026-11-30"), ("2026-11-01", "2026-11-15"), ("2026-11-29", "2026-11-29")];
+    assert_every_range_equals_live_without(db, Rollups::Days, &custom_ranges);
 }
 
 #[test]
@@ -156,11 +75,7 @@ fn a_report_from_the_rollup_equals_the_live_report_on_randomized_data() {
         assert_eq!(covered(&mut db), 41);
         let r = report(&mut db, "30d");
         assert!(r["funnel"]["received"].as_i64().unwrap() > 2000, "{}", r["funnel"]);
-        assert!(
-            r["per_caller"].as_array().unwrap().iter().all(|c| !c["median_first_contact_seconds"].is_null()),
-            "every caller has a median to compare: {}",
-            r["per_caller"]
-        );
+        assert_every_caller_has_a_median(&r);
         assert_every_range_equals_live(&mut db);
     }
 }
@@ -190,7 +105,7 @@ fn status_updates_and_a_reassignment_on_closed_days_stay_exact_and_the_job_rebui
     let mut db = db_at_noon();
     let callers = seed_random(&mut db, 1500, 0.4);
     rebuild(&mut db, "2026-10-20", "2026-11-29");
-    assert!(dirty(&mut db).is_empty());
+    assert!(dirty_days(&mut db).is_empty());
 
     // Leads of 11-10 and 11-25 move on today: status stamps (through the
     // engine's stamping trigger) and a reassignment.
@@ -218,7 +133,7 @@ fn status_updates_and_a_reassignment_on_closed_days_stay_exact_and_the_job_rebui
         .unwrap();
     db.client.execute("delete from leads where id = $1", &[&ids[5]]).unwrap();
 
-    let marked = dirty(&mut db);
+    let marked = dirty_days(&mut db);
     assert!(marked.contains(&"2026-11-27".to_string()), "{marked:?}");
     assert!(marked.iter().all(|d| ["2026-11-10", "2026-11-25", "2026-11-27"].contains(&d.as_str())), "{marked:?}");
     assert_every_range_equals_live(&mut db);
@@ -226,7 +141,7 @@ fn status_updates_and_a_reassignment_on_closed_days_stay_exact_and_the_job_rebui
     let rebuilt = refresh(&mut db);
 
     assert!(rebuilt >= marked.len() as i32, "{rebuilt} days rebuilt");
-    assert!(dirty(&mut db).is_empty());
+    assert!(dirty_days(&mut db).is_empty());
     assert_every_range_equals_live(&mut db);
 }
 
@@ -252,9 +167,7 @@ fn a_zone_change_computes_every_day_live_until_the_job_rebuilds_it_in_the_new_zo
 
 #[test]
 fn across_midnight_the_day_that_ended_is_closed_by_the_job_and_today_stays_live() {
-    let mut db = Db::new();
-    db.client.batch_execute("set time zone 'UTC'").unwrap();
-    db.set_now("2026-11-29 23:50+05:30");
+    let mut db = db_at("2026-11-29 23:50+05:30");
     seed_random(&mut db, 800, 0.9);
     while refresh(&mut db) > 0 {}
     let last_built: String =
@@ -270,7 +183,7 @@ fn across_midnight_the_day_that_ended_is_closed_by_the_job_and_today_stays_live(
             &[],
         )
         .unwrap();
-    assert!(dirty(&mut db).is_empty());
+    assert!(dirty_days(&mut db).is_empty());
 
     db.set_now("2026-11-30 00:05+05:30");
     assert_eq!(refresh(&mut db), 0, "11-29 is closed ten minutes after midnight, not at once");
@@ -325,7 +238,7 @@ fn ingest_and_updates_of_todays_leads_write_nothing_to_the_rollup() {
     db.ingest(serde_json::json!({"phone": "+919812345678", "state": "MH"}));
     db.client.execute("update leads set status = 'contacted'", &[]).unwrap();
 
-    assert!(dirty(&mut db).is_empty());
+    assert!(dirty_days(&mut db).is_empty());
     let today_rows: i64 = db
         .client
         .query_one("select count(*) from engine.report_days where day >= '2026-11-30'", &[])

@@ -10,10 +10,8 @@
 
 use serde_json::Value;
 
+use crate::report_support::{db_at_noon, utc_session};
 use crate::support::{as_role, sqlstate, Caller, Db};
-
-/// Noon on 2026-11-30 in Asia/Kolkata (the default zone).
-const NOON: &str = "2026-11-30 12:00+05:30";
 
 /// The zone list as migration 20261130002000 computed it, from
 /// pg_timezone_names.
@@ -24,13 +22,6 @@ const ZONES_FROM_POSTGRESQL: &str = "
     from pg_timezone_names z
    where z.name = 'UTC'
       or z.name ~ '^(Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific)/'";
-
-fn db_at_noon() -> Db {
-    let mut db = Db::new();
-    db.client.batch_execute("set time zone 'UTC'").unwrap();
-    db.set_now(NOON);
-    db
-}
 
 /// Three callers and 600 leads over the 40 local days up to now, with
 /// stamps and assignment logs, from a fixed random seed; the closed days
@@ -194,8 +185,7 @@ fn update_settings_checks_postgresql_s_own_zones_not_the_stored_list() {
 
 #[test]
 fn a_local_day_s_bounds_are_its_two_local_midnights_also_on_daylight_saving_days() {
-    let mut db = Db::new();
-    db.client.batch_execute("set time zone 'UTC'").unwrap();
+    let mut db = utc_session();
     let bounds = |db: &mut Db, day: &str, zone: &str| -> (String, String, f64) {
         let row = db
             .client

@@ -11,80 +11,34 @@
 
 use serde_json::Value;
 
-use crate::support::{Caller, Db};
+use crate::report_support::{
+    assert_every_caller_has_a_median, assert_every_range_equals_live_without, custom, db_at_noon, dirty_days,
+    live_without, rebuild, refresh, report, seed_leads, Rollups, Shape, Stamps,
+};
+use crate::support::Db;
 
-/// Noon on Monday 2026-11-30 in Asia/Kolkata (the default zone): the
-/// 30-day range 11-01..11-30 holds the whole weeks of 11-02, 11-09, 11-16
-/// and 11-23, the loose Sunday 11-01, and today.
-const NOON: &str = "2026-11-30 12:00+05:30";
+/// Three callers and leads over the 40 local days up to now, most of them
+/// assigned and contacted a random while after (some before: left out of
+/// the median), some converted.
+const LEADS: Shape = Shape {
+    inactive_caller: false,
+    states: &[Some("MH"), Some("KA"), None],
+    created: "engine.now() - random() * interval '40 days'",
+    wait: "2 hours",
+    until_now: false,
+    stamps: Stamps::ContactedAndConverted { contact_hours: 3, converted_within: "2 days" },
+    log_within: None,
+};
 
-fn db_at_noon() -> Db {
-    let mut db = Db::new();
-    db.client.batch_execute("set time zone 'UTC'").unwrap();
-    db.set_now(NOON);
-    db
-}
-
-/// Three callers and `n` leads over the 40 local days up to now, most of
-/// them assigned and contacted a random while after (some before: left out
-/// of the median). Seeded, so every run is the same.
+/// `n` leads of the shape `LEADS` from the random seed `seed`; returns the callers.
 fn seed(db: &mut Db, n: i32, seed: f64) -> Vec<i64> {
-    let callers =
-        vec![db.add_caller(Caller::named("A")), db.add_caller(Caller::named("B")), db.add_caller(Caller::named("C"))];
-    db.client.execute("select setseed($1)", &[&seed]).unwrap();
-    db.client
-        .execute(
-            "insert into leads (phone, status, caller_id, assigned_at, created_at, state, source)
-             select '+9197' || lpad(x.i::text, 8, '0'),
-                    case when x.caller is null then 'unassigned' else 'new' end,
-                    x.caller, x.at + x.wait, x.at,
-                    (array['MH', 'KA', null])[1 + floor(random() * 3)::int],
-                    (array['ads', 'web', null])[1 + floor(random() * 3)::int]
-               from (select i,
-                            engine.now() - random() * interval '40 days' as at,
-                            random() * interval '2 hours' as wait,
-                            case when random() < 0.1 then null
-                                 else ($2::bigint[])[1 + floor(random() * 3)::int] end as caller
-                       from generate_series(1, $1) as i) x",
-            &[&n, &callers],
-        )
-        .unwrap();
-    db.client
-        .batch_execute(
-            "update leads set contacted_at = least(engine.now(),
-                                  assigned_at + (random() * 3 - 0.3) * interval '1 hour')
-              where caller_id is not null and random() < 0.7;
-             update leads set converted_at = least(engine.now(), contacted_at + random() * interval '2 days')
-              where contacted_at is not null and random() < 0.3;",
-        )
-        .unwrap();
-    callers
+    seed_leads(db, &LEADS, n, seed)
 }
 
-fn report(db: &mut Db, preset: &str, from: Option<&str>, to: Option<&str>) -> Value {
-    db.client.query_one("select report($1, $2::text::date, $3::text::date)", &[&preset, &from, &to]).unwrap().get(0)
-}
-
-/// The same report computed live from the leads: the rollup is forgotten
-/// inside a transaction that is rolled back.
+/// The report computed without the day rollup (today's closed hours are
+/// still read from theirs, as report() reads them).
 fn live(db: &mut Db, preset: &str, from: Option<&str>, to: Option<&str>) -> Value {
-    let mut tx = db.client.transaction().unwrap();
-    tx.execute("delete from engine.report_built_days", &[]).unwrap();
-    let out: Value =
-        tx.query_one("select report($1, $2::text::date, $3::text::date)", &[&preset, &from, &to]).unwrap().get(0);
-    tx.rollback().unwrap();
-    out
-}
-
-fn rebuild(db: &mut Db, from: &str, to: &str) -> i32 {
-    db.client
-        .query_one("select engine.rebuild_report_days($1::text::date, $2::text::date)", &[&from, &to])
-        .unwrap()
-        .get(0)
-}
-
-fn refresh(db: &mut Db) -> i32 {
-    db.client.query_one("select engine.refresh_report_days()", &[]).unwrap().get(0)
+    live_without(db, Rollups::Days, preset, from, to)
 }
 
 /// The (week, caller, bucket) rows that differ between the week table and
@@ -111,21 +65,11 @@ fn weeks_against_days(db: &mut Db) -> (i64, i64) {
     (row.get(0), row.get(1))
 }
 
-/// The ranges compared with the live computation: the presets, a range
-/// that cuts three weeks, one inside a week, and one of whole weeks only.
-const RANGES: [(&str, Option<&str>, Option<&str>); 6] = [
-    ("today", None, None),
-    ("7d", None, None),
-    ("30d", None, None),
-    ("custom", Some("2026-11-04"), Some("2026-11-20")),
-    ("custom", Some("2026-11-10"), Some("2026-11-12")),
-    ("custom", Some("2026-11-02"), Some("2026-11-29")),
-];
-
+/// report() equals the live computation for the presets, a range that
+/// cuts three weeks, one inside a week, and one of whole weeks only.
 fn assert_every_range_equals_live(db: &mut Db) {
-    for (preset, from, to) in RANGES {
-        assert_eq!(report(db, preset, from, to), live(db, preset, from, to), "{preset} {from:?}..{to:?}");
-    }
+    let custom_ranges = [("2026-11-04", "2026-11-20"), ("2026-11-10", "2026-11-12"), ("2026-11-02", "2026-11-29")];
+    assert_every_range_equals_live_without(db, Rollups::Days, &custom_ranges);
 }
 
 #[test]
@@ -140,12 +84,8 @@ fn each_week_row_is_the_sum_of_its_days_rows_and_the_report_equals_the_live_one(
         let (differing, weeks) = weeks_against_days(&mut db);
         assert_eq!(differing, 0);
         assert!(weeks > 100, "{weeks} week rows");
-        let r = report(&mut db, "30d", None, None);
-        assert!(
-            r["per_caller"].as_array().unwrap().iter().all(|c| !c["median_first_contact_seconds"].is_null()),
-            "every caller has a median to compare: {}",
-            r["per_caller"]
-        );
+        let r = report(&mut db, "30d");
+        assert_every_caller_has_a_median(&r);
         assert_every_range_equals_live(&mut db);
     }
 }
@@ -155,7 +95,7 @@ fn the_report_reads_a_whole_covered_week_from_the_week_table() {
     let mut db = db_at_noon();
     seed(&mut db, 1500, 0.5);
     rebuild(&mut db, "2026-10-20", "2026-11-29");
-    let before = report(&mut db, "custom", Some("2026-11-02"), Some("2026-11-29"));
+    let before = custom(&mut db, "2026-11-02", "2026-11-29");
 
     // Only the week table changes: every first-contact value of the four
     // weeks becomes one hour (the counts stay); a report that read the day
@@ -164,7 +104,7 @@ fn the_report_reads_a_whole_covered_week_from_the_week_table() {
     db.client
         .execute("update engine.report_first_contact_weeks set seconds = array_fill(3600::float8, array[n])", &[])
         .unwrap();
-    let after = report(&mut db, "custom", Some("2026-11-02"), Some("2026-11-29"));
+    let after = custom(&mut db, "2026-11-02", "2026-11-29");
 
     for caller in after["per_caller"].as_array().unwrap() {
         assert_eq!(caller["median_first_contact_seconds"], 3600, "{caller}");
@@ -203,14 +143,7 @@ fn a_late_first_contact_on_a_closed_day_is_exact_at_once_and_its_week_follows_th
 
     db.client.execute("update leads set status = 'contacted' where id = $1", &[&id]).unwrap();
 
-    let dirty: Vec<String> = db
-        .client
-        .query("select day::text from engine.report_dirty_days", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(dirty, ["2026-11-18"]);
+    assert_eq!(dirty_days(&mut db), ["2026-11-18"]);
     assert_eq!(bucket_n(&mut db), before, "the week waits for the rebuild (and is not read meanwhile)");
     assert_every_range_equals_live(&mut db);
 

@@ -12,96 +12,44 @@
 
 use serde_json::Value;
 
+use crate::report_support::{
+    assert_every_range_equals_live_without, db_at, live_without, refresh, report, seed_leads, Rollups, Shape, Stamps,
+    NOON,
+};
 use crate::support::{Caller, Db};
 
-/// Noon on 2026-11-30 in Asia/Kolkata (the default zone): today's local
-/// hours 00:00 to 11:00 are closed, 11:00 to 11:50 is the last one the job
-/// builds (it ended ten minutes ago at 12:10, not yet at noon).
-const NOON: &str = "2026-11-30 12:00+05:30";
+/// Three callers and leads, most of them in today's hours up to now and
+/// the rest over the 6 days before, most assigned and contacted a random
+/// while after (some before: left out of the median), some converted or
+/// lost, and SLA and tier-4 log rows.
+const LEADS: Shape = Shape {
+    inactive_caller: false,
+    states: &[Some("MH"), Some("KA"), None],
+    created: "case when random() < 0.8 then engine.now() - random() * interval '12 hours'
+                   else engine.now() - random() * interval '7 days' end",
+    wait: "1 hour",
+    until_now: true,
+    stamps: Stamps::Funnel {
+        contact_hours: 2,
+        qualified_within: "1 hour",
+        converted_within: "2 hours",
+        lost_within: "2 hours",
+    },
+    log_within: Some("1 hour"),
+};
 
-fn db_at(at: &str) -> Db {
-    let mut db = Db::new();
-    db.client.batch_execute("set time zone 'UTC'").unwrap();
-    db.set_now(at);
-    db
-}
-
-/// Three callers and `n` leads, most of them in today's hours up to now
-/// and the rest over the 6 days before, most assigned and contacted a
-/// random while after (some before: left out of the median), some
-/// converted or lost, and SLA and tier-4 log rows. Seeded.
+/// `n` leads of the shape `LEADS` from the random seed `seed`; returns the callers.
 fn seed(db: &mut Db, n: i32, seed: f64) -> Vec<i64> {
-    let callers =
-        vec![db.add_caller(Caller::named("A")), db.add_caller(Caller::named("B")), db.add_caller(Caller::named("C"))];
-    db.client.execute("select setseed($1)", &[&seed]).unwrap();
-    db.client
-        .execute(
-            "insert into leads (phone, status, caller_id, assigned_at, created_at, state, source)
-             select '+9197' || lpad(x.i::text, 8, '0'),
-                    case when x.caller is null then 'unassigned' else 'new' end,
-                    x.caller, least(engine.now(), x.at + x.wait), x.at,
-                    (array['MH', 'KA', null])[1 + floor(random() * 3)::int],
-                    (array['ads', 'web', null])[1 + floor(random() * 3)::int]
-               from (select i,
-                            case when random() < 0.8 then engine.now() - random() * interval '12 hours'
-                                 else engine.now() - random() * interval '7 days' end as at,
-                            random() * interval '1 hour' as wait,
-                            case when random() < 0.1 then null
-                                 else ($2::bigint[])[1 + floor(random() * 3)::int] end as caller
-                       from generate_series(1, $1) as i) x",
-            &[&n, &callers],
-        )
-        .unwrap();
-    db.client
-        .batch_execute(
-            "update leads set contacted_at = least(engine.now(),
-                                  assigned_at + (random() * 2 - 0.2) * interval '1 hour')
-              where caller_id is not null and random() < 0.7;
-             update leads set qualified_at = least(engine.now(), contacted_at + random() * interval '1 hour')
-              where contacted_at is not null and random() < 0.5;
-             update leads set converted_at = least(engine.now(), qualified_at + random() * interval '2 hours')
-              where qualified_at is not null and random() < 0.5;
-             update leads set lost_at = least(engine.now(), created_at + random() * interval '2 hours')
-              where converted_at is null and random() < 0.2;",
-        )
-        .unwrap();
-    db.client
-        .execute(
-            "insert into assignment_logs (lead_id, caller_id, previous_caller_id, reason, tier, created_at)
-             select l.id, l.caller_id, ($1::bigint[])[1 + floor(random() * 3)::int],
-                    case when random() < 0.5 then 'sla_reassign' else 'overflow' end,
-                    case when random() < 0.5 then 4 else 2 end,
-                    least(engine.now(), l.created_at + random() * interval '1 hour')
-               from leads l
-              where l.caller_id is not null and random() < 0.3",
-            &[&callers],
-        )
-        .unwrap();
-    callers
+    seed_leads(db, &LEADS, n, seed)
 }
 
-fn report(db: &mut Db, preset: &str) -> Value {
-    db.client.query_one("select report($1)", &[&preset]).unwrap().get(0)
-}
-
-/// The same report computed live from the leads and the log: the day and
-/// hour rollups are forgotten inside a transaction that is rolled back.
+/// The report without any rollup: neither the closed days' nor today's hours'.
 fn live(db: &mut Db, preset: &str) -> Value {
-    let mut tx = db.client.transaction().unwrap();
-    tx.batch_execute("delete from engine.report_built_days; delete from engine.report_built_hours").unwrap();
-    let out: Value = tx.query_one("select report($1)", &[&preset]).unwrap().get(0);
-    tx.rollback().unwrap();
-    out
+    live_without(db, Rollups::DaysAndHours, preset, None, None)
 }
 
 fn assert_every_preset_equals_live(db: &mut Db) {
-    for preset in ["today", "7d", "30d"] {
-        assert_eq!(report(db, preset), live(db, preset), "preset {preset}");
-    }
-}
-
-fn refresh(db: &mut Db) -> i32 {
-    db.client.query_one("select engine.refresh_report_days()", &[]).unwrap().get(0)
+    assert_every_range_equals_live_without(db, Rollups::DaysAndHours, &[]);
 }
 
 /// The hours report() reads from the rollup now: built in the current

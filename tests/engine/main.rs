@@ -3,6 +3,7 @@
 //! (`pgcluster::testing::TestDatabase`), on a throwaway cluster or on
 //! `DATABASE_URL`.
 
+mod report_support;
 mod support;
 
 #[path = "01_routing.rs"]
