@@ -19,6 +19,11 @@
 //! ```
 //! Leads are truncated between modes. Prints a Markdown table.
 //!
+//! The senders of (a), (b) and (e) each keep one HTTP/1.1 connection alive
+//! and write each request whole (`loadgen/http1.rs`), so the load tool takes
+//! as little as it can of the two cores it shares with what it measures;
+//! `--client reqwest` sends through reqwest's pooled client instead.
+//!
 //! `LOADGEN_TRACE=FILE` appends one line per answered lead to FILE: the
 //! mode, when the lead was sent (ms after the mode started) and its latency
 //! (ms), to see where in a run the slow answers fall.
@@ -35,6 +40,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+
+#[path = "loadgen/http1.rs"]
+mod http1;
 use bloc_shared::ingest::IngestPayload;
 use serde_json::{json, Value};
 
@@ -59,10 +67,22 @@ struct Options {
     /// Run localbase and the service on the senders' Tokio runtime (the
     /// layout before, for comparison) instead of each on its own threads.
     shared_runtime: bool,
+    /// The senders' HTTP client for (a), (b) and (e).
+    client: Client,
+}
+
+/// `--client`: the senders' HTTP client.
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    /// One keep-alive connection per sender, requests written whole
+    /// ([`http1`]); the default.
+    Http1,
+    /// reqwest's pooled client (the load tool before 2026-12-01).
+    Reqwest,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false };
+    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false, client: Client::Http1 };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -78,12 +98,19 @@ fn options() -> anyhow::Result<Options> {
             "--db-batch" => o.db_batch = value.parse().context("--db-batch")?,
             "--db-connections" => o.db_connections = value.parse().context("--db-connections")?,
             "--modes" => o.modes = value,
+            "--client" => {
+                o.client = match value.as_str() {
+                    "http1" => Client::Http1,
+                    "reqwest" => Client::Reqwest,
+                    other => bail!("--client takes http1 or reqwest, not {other:?}"),
+                }
+            }
             "--migrations" => o.migrations = Some(value.into()),
             "--service-env" => {
                 let (k, v) = value.split_once('=').context("--service-env takes KEY=VALUE")?;
                 o.service_env.push((k.to_string(), v.to_string()));
             }
-            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime"),
+            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime --client http1|reqwest"),
         }
         i += 2;
     }
@@ -263,17 +290,18 @@ impl Outcome {
     }
 }
 
-/// Runs `work(i)` for i in 0..n with `c` concurrent tasks; each returns Ok or a failure label.
+/// Runs `work(task, i)` for i in 0..n with `c` concurrent tasks (`task` in
+/// 0..c); each returns Ok or a failure label.
 async fn fire<F, Fut>(label: &str, n: usize, c: usize, work: F) -> Outcome
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..c {
+    for task in 0..c {
         let work = work.clone();
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
@@ -285,7 +313,7 @@ where
                     break;
                 }
                 let t = Instant::now();
-                match tokio::time::timeout(Duration::from_secs(60), work(i)).await {
+                match tokio::time::timeout(Duration::from_secs(60), work(task, i)).await {
                     Ok(Ok(())) => lat.push((t - started, t.elapsed())),
                     Ok(Err(e)) => *failed.entry(e).or_default() += 1,
                     Err(_) => *failed.entry("timeout".into()).or_default() += 1,
@@ -395,8 +423,39 @@ async fn original_route(base: &localbase::LocalBase) -> anyhow::Result<(String, 
 }
 
 async fn via_service(label: &str, url: String, o: &Options) -> Outcome {
+    match o.client {
+        Client::Http1 => via_http1(label, &url, o).await,
+        Client::Reqwest => via_reqwest(label, url, o).await,
+    }
+}
+
+/// The senders on [`http1`]: sender `task` keeps connection `task`.
+async fn via_http1(label: &str, url: &str, o: &Options) -> Outcome {
+    let target = match http1::Target::new(url, &[("Content-Type", "application/json"), ("X-Webhook-Secret", SECRET)]) {
+        Ok(target) => Arc::new(target),
+        Err(e) => panic!("the ingest URL {url}: {e}"),
+    };
+    let connections: Arc<Vec<tokio::sync::Mutex<http1::Connection>>> =
+        Arc::new((0..o.senders).map(|_| tokio::sync::Mutex::new(http1::Connection::new(target.addr))).collect());
+    fire(label, o.leads, o.senders, move |task, i| {
+        let target = target.clone();
+        let connections = connections.clone();
+        async move {
+            let mut connection = connections[task].lock().await;
+            match connection.post(&target, row(i).as_bytes()).await {
+                Ok(status) if (200..300).contains(&status) => Ok(()),
+                Ok(status) => Err(format!("http {status}")),
+                Err(e) => Err(format!("send: {e}")),
+            }
+        }
+    })
+    .await
+}
+
+/// The senders on reqwest's pooled client (`--client reqwest`).
+async fn via_reqwest(label: &str, url: String, o: &Options) -> Outcome {
     let client = reqwest::Client::builder().pool_max_idle_per_host(o.senders).build().unwrap_or_default();
-    fire(label, o.leads, o.senders, move |i| {
+    fire(label, o.leads, o.senders, move |_, i| {
         let client = client.clone();
         let url = url.clone();
         async move {
@@ -504,7 +563,7 @@ async fn main() -> anyhow::Result<()> {
             .insert_header("apikey", &key)
             .insert_header("Authorization", format!("Bearer {key}"));
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
-        let mut out = fire("(c) direct ingest_lead per lead via PostgREST", o.leads, o.senders, move |i| {
+        let mut out = fire("(c) direct ingest_lead per lead via PostgREST", o.leads, o.senders, move |_, i| {
             let rest = rest.clone();
             async move {
                 let body = json!({ "payload": payload(i) }).to_string();
@@ -541,7 +600,7 @@ async fn main() -> anyhow::Result<()> {
             &format!("(d) ingest_leads on the database, {} per call, {} connections", size, o.db_connections),
             batches,
             o.db_connections,
-            move |b| {
+            move |_, b| {
                 let clients = clients.clone();
                 async move {
                     let items: Vec<Value> =
@@ -597,8 +656,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "\nsenders: {}; (d) latency is per ingest_leads call; fsync={fsync}, synchronous_commit={sync_commit}; {}",
+        "\nsenders: {} ({}); (d) latency is per ingest_leads call; fsync={fsync}, synchronous_commit={sync_commit}; {}",
         o.senders,
+        match o.client { Client::Http1 => "one keep-alive HTTP/1.1 connection each", Client::Reqwest => "reqwest's pooled client" },
         if o.shared_runtime { "localbase and the service on the senders' runtime (--shared-runtime)" } else { "localbase, the service and the senders each on their own threads" }
     );
     drop(db);
