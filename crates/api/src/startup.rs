@@ -166,8 +166,28 @@ pub fn connections_per_worker(total: usize, workers: usize) -> usize {
     (total / workers.max(1)).max(1)
 }
 
+/// Connections the kernel completes and queues while the workers are busy
+/// or at their cap (`MAX_CONNECTIONS`): actix's own default. The standard
+/// library's `TcpListener::bind` asks for 128, and a burst of more new
+/// connections than that (256 senders opening theirs at once in `loadgen`)
+/// overflowed it: the kernel drops a SYN it cannot queue and the client
+/// resends it after a second, so those leads took 1.1 s instead of 50 ms.
+/// Linux caps it at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: i32 = 2048;
+
 fn bind(addr: &std::net::SocketAddr, name: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot bind {name} {addr}: {e}"))
+    use socket2::{Domain, Protocol, Socket, Type};
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+        // As the standard library's bind does on Unix: a restarted service
+        // can bind while its old connections linger in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuse_address(true)?;
+        socket.bind(&(*addr).into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(socket.into())
+    };
+    listen().map_err(|e| anyhow::anyhow!("cannot bind {name} {addr}: {e}"))
 }
 
 #[cfg(test)]

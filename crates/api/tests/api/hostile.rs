@@ -185,3 +185,47 @@ async fn connections_over_the_cap_wait_until_one_closes_and_the_service_keeps_an
         .expect("the service answers new connections once the others are gone");
     assert_eq!(after.status().as_u16(), 202);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_400_new_connections_waits_in_the_listen_backlog_instead_of_having_its_syns_dropped() {
+    let app = spawn_app_with(&[
+        ("MAX_CONNECTIONS", "2"),
+        ("WORKERS", "1"),
+        ("KEEP_ALIVE_SECS", "60"),
+        ("CLIENT_REQUEST_TIMEOUT_MS", "30000"),
+    ])
+    .await;
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        assert_eq!(healthz(&mut stream).await, 200);
+        held.push(stream);
+    }
+
+    // The worker is at its cap, so every new connection can only be queued
+    // by the kernel. A SYN that finds the queue full is dropped and resent
+    // after a second; with the standard library's backlog of 128 about 270
+    // of these would still be waiting when the 900 ms are up.
+    let burst: Vec<_> = (0..400)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::spawn(async move { tokio::time::timeout(Duration::from_millis(900), TcpStream::connect(addr)).await })
+        })
+        .collect();
+    let mut queued = Vec::new();
+    for connect in burst {
+        if let Ok(Ok(Ok(stream))) = connect.await {
+            queued.push(stream);
+        }
+    }
+    assert_eq!(queued.len(), 400, "connections completed within 900 ms while the worker took none");
+
+    drop(held);
+    let first = queued.first_mut().unwrap();
+    first.write_all(b"GET /healthz HTTP/1.1\r\nHost: bloc\r\n\r\n").await.unwrap();
+    let (status, _) = tokio::time::timeout(Duration::from_secs(10), read_response(first))
+        .await
+        .expect("a queued connection is served once the held ones close");
+    assert_eq!(status, 200);
+}
