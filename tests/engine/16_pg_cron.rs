@@ -71,6 +71,7 @@ fn job(name: &str, schedule: &str, command: &str) -> (String, String, String, St
 fn the_three_sweeps() -> Vec<(String, String, String, String, String, bool)> {
     vec![
         job("assign_backlog", "* * * * *", "select public.assign_backlog()"),
+        job("merge_search_pending_lists", "* * * * *", "select engine.merge_search_pending_lists()"),
         job("purge_deliveries", "0 * * * *", "select engine.purge_deliveries()"),
         job("reassign_stale_leads", "* * * * *", "select public.reassign_stale_leads()"),
         job("refresh_report_days", "* * * * *", "select engine.refresh_report_days()"),
@@ -200,6 +201,40 @@ fn the_scheduled_jobs_drain_a_backlog_left_by_a_pause_and_purge_expired_deliveri
     let kept: Vec<String> =
         db.client.query("select key from engine.deliveries", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(kept, vec!["fresh".to_string()]);
+}
+
+#[test]
+fn the_scheduled_job_merges_the_search_indexes_pending_lists_as_the_role_pg_cron_runs_it_as() {
+    let mut db = cron_db();
+    db.add_caller(Caller::named("A").limit(100));
+    let items: Vec<_> = (0..40).map(|n| json!({"name": format!("Priya {n}"), "phone": phone(100 + n)})).collect();
+    db.client.query_one("select ingest_leads($1)", &[&json!(items)]).unwrap();
+    let ingested: std::time::SystemTime = db.client.query_one("select clock_timestamp()", &[]).unwrap().get(0);
+
+    let mut watcher = db.connect();
+    let finished_since = |client: &mut Client| -> Vec<String> {
+        client
+            .query(
+                "select d.status from cron.job_run_details d join cron.job j using (jobid)
+                  where j.jobname = 'merge_search_pending_lists' and d.start_time > $1
+                    and d.status not in ('starting', 'running')
+                  order by d.runid",
+                &[&ingested],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    wait_for("pg_cron records a run of merge_search_pending_lists after the ingest", || {
+        !finished_since(&mut watcher).is_empty()
+    });
+
+    let statuses = finished_since(&mut watcher);
+    assert_eq!(statuses[0], "succeeded", "ran as a role that owns the indexes: {statuses:?}");
+    assert!(!runs(&mut watcher, "merge_search_pending_lists").iter().any(|s| s == "failed"));
+    let left: i64 = watcher.query_one("select engine.merge_search_pending_lists()", &[]).unwrap().get(0);
+    assert_eq!(left, 0, "the scheduled run left nothing pending");
 }
 
 #[test]

@@ -58,3 +58,5 @@ mod reads_at_a_million;
 mod report_weeks;
 #[path = "26_report_hours.rs"]
 mod report_hours;
+#[path = "27_search_pending_lists.rs"]
+mod search_pending_lists;
