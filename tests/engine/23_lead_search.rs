@@ -463,3 +463,34 @@ fn sorted_by_name_a_caller_with_filters_gets_the_same_page_as_ordering_its_own_l
         }
     }
 }
+
+#[test]
+fn the_name_column_keeps_a_thousand_histogram_bounds_so_one_matching_bound_means_a_tenth_of_a_percent() {
+    let mut db = Db::new();
+    // 3,000 distinct names: more than 101, so a default target (100) would
+    // keep only 101 bounds.
+    db.client
+        .batch_execute(
+            "insert into leads (name, phone, status)
+             select 'Lead ' || pg_catalog.lpad(g::text, 5, '0'), '+9198' || (10000000 + g)::text, 'unassigned'
+               from pg_catalog.generate_series(1, 3000) g;
+             analyze public.leads (name);",
+        )
+        .unwrap();
+    let target: i32 = db
+        .client
+        .query_one("select attstattarget from pg_catalog.pg_attribute where attrelid = 'public.leads'::regclass and attname = 'name'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(target, 1000);
+    let bounds: i32 = db
+        .client
+        .query_one(
+            "select pg_catalog.array_length(histogram_bounds::text::text[], 1) from pg_catalog.pg_stats
+              where schemaname = 'public' and tablename = 'leads' and attname = 'name'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(bounds, 1001, "the histogram of 3,000 distinct names has 1,001 bounds");
+}
