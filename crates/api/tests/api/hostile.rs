@@ -150,8 +150,9 @@ async fn healthz(stream: &mut TcpStream) -> u16 {
     read_response(stream).await.0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_over_the_cap_wait_until_one_closes_and_the_service_keeps_answering() {
+/// The service with one HTTP worker that takes at most two connections at
+/// once (kept alive a minute), and its `host:port`.
+async fn one_worker_capped_at_two_connections() -> (TestApp, String) {
     let app = spawn_app_with(&[
         ("MAX_CONNECTIONS", "2"),
         ("WORKERS", "1"),
@@ -160,6 +161,12 @@ async fn connections_over_the_cap_wait_until_one_closes_and_the_service_keeps_an
     ])
     .await;
     let addr = app.address.trim_start_matches("http://").to_string();
+    (app, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_until_one_closes_and_the_service_keeps_answering() {
+    let (app, addr) = one_worker_capped_at_two_connections().await;
     let mut first = TcpStream::connect(&addr).await.unwrap();
     let mut second = TcpStream::connect(&addr).await.unwrap();
     assert_eq!(healthz(&mut first).await, 200);
@@ -188,14 +195,7 @@ async fn connections_over_the_cap_wait_until_one_closes_and_the_service_keeps_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_400_new_connections_waits_in_the_listen_backlog_instead_of_having_its_syns_dropped() {
-    let app = spawn_app_with(&[
-        ("MAX_CONNECTIONS", "2"),
-        ("WORKERS", "1"),
-        ("KEEP_ALIVE_SECS", "60"),
-        ("CLIENT_REQUEST_TIMEOUT_MS", "30000"),
-    ])
-    .await;
-    let addr = app.address.trim_start_matches("http://").to_string();
+    let (app, addr) = one_worker_capped_at_two_connections().await;
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
