@@ -6,7 +6,7 @@
 // Binaries: LOCALBASE_BIN, BLOC_API_BIN and BLOC_DIST override the defaults
 // (target/debug/localbase, target/debug/bloc-api, dist/).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -122,6 +122,21 @@ export class Localbase extends LocalbaseProcess {
     const text = await r.text();
     if (!r.ok) throw new Error(`${method} /rest/v1/${path}: HTTP ${r.status} ${text}`);
     return text ? JSON.parse(text) : null;
+  }
+
+  /**
+   * Runs SQL on localbase's database as its superuser, as an operator would
+   * with psql (for what REST does not expose, e.g. the `engine` schema's
+   * maintenance functions); returns psql's unaligned output. Needs `psql`
+   * (Debian's postgresql-client, installed with PostgreSQL by `cargo xtask`).
+   */
+  sql(statement) {
+    try {
+      return execFileSync('psql', [this.status.db_url, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', statement], { encoding: 'utf8' }).trim();
+    } catch (e) {
+      if (e.code === 'ENOENT') throw new Error('psql is not installed (Debian package postgresql-client); the browser suite needs it');
+      throw new Error(`psql: ${statement}: ${e.stderr || e.message}`);
+    }
   }
 
   /** Creates a confirmed Auth user; returns its id. */
