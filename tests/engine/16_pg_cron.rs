@@ -68,7 +68,8 @@ fn job(name: &str, schedule: &str, command: &str) -> (String, String, String, St
     (name.into(), schedule.into(), command.into(), "postgres".into(), "postgres".into(), true)
 }
 
-fn the_three_sweeps() -> Vec<(String, String, String, String, String, bool)> {
+/// Every job the migrations schedule (the sweeps, the purge, the report rollup and the search indexes' merge).
+fn the_scheduled_jobs() -> Vec<(String, String, String, String, String, bool)> {
     vec![
         job("assign_backlog", "* * * * *", "select public.assign_backlog()"),
         job("merge_search_pending_lists", "* * * * *", "select engine.merge_search_pending_lists()"),
@@ -106,7 +107,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
-fn the_migrations_schedule_the_three_sweeps_in_pg_crons_database_out_of_the_api_roles_reach() {
+fn the_migrations_schedule_every_job_in_pg_crons_database_out_of_the_api_roles_reach() {
     let mut db = cron_db();
 
     let scheduled = jobs(&mut db.client);
@@ -116,7 +117,7 @@ fn the_migrations_schedule_the_three_sweeps_in_pg_crons_database_out_of_the_api_
         .unwrap()
         .get(0);
 
-    assert_eq!(scheduled, the_three_sweeps());
+    assert_eq!(scheduled, the_scheduled_jobs());
     assert_eq!(schema, "pg_catalog", "created as Supabase documents it");
     for role in ["anon", "authenticated", "service_role", "authenticator"] {
         let usage: bool =
@@ -270,5 +271,5 @@ fn the_supabase_cli_schedules_the_sweeps_in_pg_crons_database() {
     db_push(&db.url);
 
     let mut client = Client::connect(&db.url, NoTls).unwrap();
-    assert_eq!(jobs(&mut client), the_three_sweeps());
+    assert_eq!(jobs(&mut client), the_scheduled_jobs());
 }
