@@ -14,7 +14,7 @@ use super::identity::Identity;
 use super::phoenix::{self, json_string};
 use super::values;
 use super::visibility;
-use super::wal::{RawChange, Slot};
+use super::wal::{ChangeLine, RawChange, Slot};
 use super::Shared;
 
 /// How often the publication's table list and cached privileges are re-read
@@ -139,11 +139,16 @@ impl Poller {
         }
     }
 
-    async fn dispatch(&mut self, shared: &Shared, raw: Vec<RawChange>) {
+    async fn dispatch(&mut self, shared: &Shared, lines: Vec<ChangeLine>) {
         let subscribers = shared.hub.snapshot();
         if subscribers.is_empty() {
             return;
         }
+        let tables = &self.catalog.tables;
+        let raw: Vec<RawChange> = lines
+            .iter()
+            .filter_map(|line| line.parse_if(|schema, table| tables.contains_key(&(schema.to_owned(), table.to_owned()))))
+            .collect();
         let pool = &shared.pool;
         let mut oids: Vec<u32> = Vec::new();
         for change in &raw {

@@ -27,6 +27,14 @@
 //! whole transactions only, in commit order, and reports that position as
 //! flushed, so the slot can release WAL.
 //!
+//! The reader does not parse the changes: it reads each line's action from
+//! its first bytes and hands the lines on as they came ([`ChangeLine`]). The
+//! poller parses them only when someone subscribes, and then only those of
+//! the publication's tables. Parsing every line into values took most of
+//! localbase's CPU under a write load with no subscriber (a profile of the
+//! ingest benchmark, docs/benchmarks.md, issue 14), CPU that the writers on
+//! the same machine then lacked.
+//!
 //! The stream carries every table's changes, and the poller keeps those of
 //! the publication's tables (re-read every second). wal2json's `add-tables`
 //! would narrow it at the source, but its options are fixed when streaming
@@ -89,6 +97,60 @@ pub struct RawChange {
     pub identity: Vec<RawColumn>,
 }
 
+/// One wal2json line of a change, as it came off the stream: parsed only
+/// if someone may want it.
+pub struct ChangeLine(Vec<u8>);
+
+/// The part of a line that says which table it is about.
+#[derive(Deserialize)]
+struct LineTable {
+    #[serde(default)]
+    schema: String,
+    #[serde(default)]
+    table: String,
+}
+
+/// Just a line's action.
+#[derive(Deserialize)]
+struct LineAction {
+    action: String,
+}
+
+impl ChangeLine {
+    /// The line parsed whole, if it is about a table `wanted(schema, table)`
+    /// accepts (the other fields are skipped unparsed until then).
+    pub fn parse_if(&self, wanted: impl Fn(&str, &str) -> bool) -> Option<RawChange> {
+        let about = match serde_json::from_slice::<LineTable>(&self.0) {
+            Ok(about) => about,
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping an unreadable wal2json line");
+                return None;
+            }
+        };
+        if !wanted(&about.schema, &about.table) {
+            return None;
+        }
+        serde_json::from_slice::<RawChange>(&self.0)
+            .inspect_err(|e| tracing::warn!(error = %e, "skipping an unreadable wal2json line"))
+            .ok()
+    }
+}
+
+/// A line's action (`B`, `C`, `I`, …): wal2json's format-version 2 writes it
+/// first, so it is read from the line's start; a line written otherwise is
+/// parsed for it.
+fn action_of(line: &[u8]) -> Option<String> {
+    const START: &[u8] = b"{\"action\":\"";
+    if let Some(rest) = line.strip_prefix(START) {
+        if let [action, b'"', ..] = rest {
+            if action.is_ascii_alphabetic() {
+                return Some(char::from(*action).to_string());
+            }
+        }
+    }
+    serde_json::from_slice::<LineAction>(line).ok().map(|l| l.action)
+}
+
 impl RawChange {
     /// The change kind, or `None` for lines we do not forward (truncate, messages).
     pub fn kind(&self) -> Option<ChangeKind> {
@@ -113,7 +175,7 @@ impl RawChange {
 
 /// What the reader hands the poller: a committed transaction's changes, or
 /// why the stream ended.
-type Item = Result<Vec<RawChange>, String>;
+type Item = Result<Vec<ChangeLine>, String>;
 
 /// The slot, streamed by a reader task that owns its session.
 pub struct Slot {
@@ -158,7 +220,7 @@ impl Slot {
     /// transaction already read (about [`MAX_CHANGES_PER_BATCH`] changes at
     /// most), in commit order. An empty list means nothing came in time; an
     /// error means the session is gone (and with it the slot).
-    pub async fn next_batch(&mut self, wait: Duration) -> anyhow::Result<Vec<RawChange>> {
+    pub async fn next_batch(&mut self, wait: Duration) -> anyhow::Result<Vec<ChangeLine>> {
         let first = match tokio::time::timeout(wait, self.rx.recv()).await {
             Err(_) => return Ok(Vec::new()),
             Ok(None) => anyhow::bail!("the realtime replication stream ended"),
@@ -214,7 +276,7 @@ struct Reader {
     /// The position last reported as flushed.
     reported: u64,
     /// The transaction being read, between its `B` and `C` lines.
-    open: Option<Vec<RawChange>>,
+    open: Option<Vec<ChangeLine>>,
     tx: mpsc::Sender<Item>,
 }
 
@@ -266,14 +328,11 @@ impl Reader {
             b'd' if body.first() == Some(&b'w') && body.len() >= 25 => {
                 let lsn = u64::from_be_bytes(body[1..9].try_into().unwrap_or_default());
                 let line = &body[25..];
-                let change = match serde_json::from_slice::<RawChange>(line) {
-                    Ok(change) => change,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "skipping an unreadable wal2json line");
-                        return Ok(true);
-                    }
+                let Some(action) = action_of(line) else {
+                    tracing::warn!("skipping a wal2json line without an action");
+                    return Ok(true);
                 };
-                match change.action.as_str() {
+                match action.as_str() {
                     "B" => self.open = Some(Vec::new()),
                     "C" => {
                         self.received = self.received.max(lsn);
@@ -285,7 +344,7 @@ impl Reader {
                     // Lines outside a transaction (non-transactional messages) are not changes.
                     _ => {
                         if let Some(open) = self.open.as_mut() {
-                            open.push(change);
+                            open.push(ChangeLine(line.to_vec()));
                         }
                     }
                 }
@@ -628,6 +687,27 @@ mod tests {
         assert!(data_row(&row).is_err());
         let error = b"SERROR\0C42704\0Mreplication slot \"x\" does not exist\0\0";
         assert_eq!(error_text(error), r#"replication slot "x" does not exist (42704)"#);
+    }
+
+    #[test]
+    fn a_lines_action_is_read_from_its_start_or_else_parsed() {
+        assert_eq!(action_of(br#"{"action":"B"}"#).as_deref(), Some("B"));
+        assert_eq!(action_of(br#"{"action":"I","schema":"public","table":"t","columns":[]}"#).as_deref(), Some("I"));
+        assert_eq!(action_of(br#"{ "table": "t", "action": "U" }"#).as_deref(), Some("U"));
+        assert_eq!(action_of(br#"{"action":"#), None);
+        assert_eq!(action_of(b"not json"), None);
+    }
+
+    #[test]
+    fn a_line_is_parsed_whole_only_for_a_wanted_table() {
+        let line = ChangeLine(
+            br#"{"action":"I","schema":"public","table":"leads","columns":[{"name":"id","typeoid":20,"value":7}]}"#.to_vec(),
+        );
+        assert!(line.parse_if(|_, table| table == "callers").is_none());
+        let change = line.parse_if(|schema, table| schema == "public" && table == "leads").unwrap();
+        assert_eq!((change.action.as_str(), change.columns.len()), ("I", 1));
+        assert_eq!(change.columns[0].value, serde_json::json!(7));
+        assert!(ChangeLine(b"{broken".to_vec()).parse_if(|_, _| true).is_none());
     }
 
     #[test]
