@@ -19,10 +19,23 @@
 //! ```
 //! Leads are truncated between modes. Prints a Markdown table.
 //!
+//! Steady state, not a cold start: before the modes, about 130 MB of WAL is
+//! written and recycled, so pg_wal holds spare segments as a running
+//! cluster's does (a new cluster zero-fills each 16 MB segment inside the
+//! COMMIT that first needs it); and each mode first sends `--warmup` leads
+//! (default 1,000; `--warmup 0` for none) through the same senders' path,
+//! untimed and kept, so that its connections are open and the database
+//! backends have compiled and planned the engine's functions. The warm-up's
+//! own p50/p99 is printed as a note.
+//!
 //! The senders of (a), (b) and (e) each keep one HTTP/1.1 connection alive
 //! and write each request whole (`loadgen/http1.rs`), so the load tool takes
 //! as little as it can of the two cores it shares with what it measures;
 //! `--client reqwest` sends through reqwest's pooled client instead.
+//!
+//! `LOADGEN_PG_LOG=1` logs every statement's duration and CPU into the
+//! cluster's postgres.log (kept); `LOADGEN_PG_LOG=slow` only statements over
+//! 30 ms, with lock waits over 20 ms, autovacuum and checkpoints.
 //!
 //! `LOADGEN_TRACE=FILE` appends one line per answered lead to FILE: the
 //! mode, when the lead was sent (ms after the mode started) and its latency
@@ -52,8 +65,12 @@ const LANGUAGES: &[&str] = &["Hindi", "English", "Marathi", "Tamil"];
 /// The same languages as ISO 639-1 codes, as the service normalizes them.
 const LEAD_LANGUAGES: &[&str] = &["hi", "en", "mr", "ta"];
 
+#[derive(Clone)]
 struct Options {
     leads: usize,
+    /// Untimed leads each mode sends first (`--warmup`, default
+    /// [`WARMUP`]); see [`warm_up`].
+    warmup: usize,
     senders: usize,
     db_batch: usize,
     db_connections: usize,
@@ -82,7 +99,7 @@ enum Client {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false, client: Client::Http1 };
+    let mut o = Options { leads: 5000, warmup: WARMUP, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false, client: Client::Http1 };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -94,6 +111,7 @@ fn options() -> anyhow::Result<Options> {
         }
         match args[i].as_str() {
             "--leads" => o.leads = value.parse().context("--leads")?,
+            "--warmup" => o.warmup = value.parse().context("--warmup")?,
             "--senders" => o.senders = value.parse().context("--senders")?,
             "--db-batch" => o.db_batch = value.parse().context("--db-batch")?,
             "--db-connections" => o.db_connections = value.parse().context("--db-connections")?,
@@ -110,17 +128,27 @@ fn options() -> anyhow::Result<Options> {
                 let (k, v) = value.split_once('=').context("--service-env takes KEY=VALUE")?;
                 o.service_env.push((k.to_string(), v.to_string()));
             }
-            other => bail!("unknown argument {other}; use --leads N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime --client http1|reqwest"),
+            other => bail!("unknown argument {other}; use --leads N --warmup N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime --client http1|reqwest"),
         }
         i += 2;
     }
-    if o.leads == 0 || o.leads > 200_000 || o.senders == 0 || o.senders > 1024 {
-        bail!("--leads must be 1..=200000 and --senders 1..=1024");
+    if o.leads == 0 || o.leads > 200_000 || o.warmup > 200_000 || o.senders == 0 || o.senders > 1024 {
+        bail!("--leads must be 1..=200000, --warmup 0..=200000 and --senders 1..=1024");
     }
     Ok(o)
 }
 
+/// Untimed leads each mode sends before its timed run, unless `--warmup`.
+const WARMUP: usize = 1000;
+
+/// Added to every lead's number: 0 for the timed runs, [`WARMUP_FIRST`]
+/// during a warm-up, so that no warm-up lead shares a phone (and becomes a
+/// duplicate) with a timed one.
+static FIRST: AtomicUsize = AtomicUsize::new(0);
+const WARMUP_FIRST: usize = 50_000_000;
+
 fn payload(i: usize) -> IngestPayload {
+    let i = i + FIRST.load(Ordering::Relaxed);
     // Through serde rather than a struct literal, so fields added to the
     // payload later (all optional) take their defaults here.
     serde_json::from_value(json!({
@@ -136,6 +164,7 @@ fn payload(i: usize) -> IngestPayload {
 
 /// What a sender posts to the service: a Sheets-like row.
 fn row(i: usize) -> String {
+    let i = i + FIRST.load(Ordering::Relaxed);
     json!({
         "Full Name": format!("Lead {i}"),
         "Mobile Number": format!("98{:08}", 10_000_000 + i),
@@ -271,10 +300,14 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn row(&self, leads: usize) -> String {
+    fn percentile(&self, q: f64) -> Duration {
         let mut l = self.latencies.clone();
         l.sort();
-        let p = |q: f64| l.get(((l.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default();
+        l.get(((l.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default()
+    }
+
+    fn row(&self, leads: usize) -> String {
+        let p = |q: f64| self.percentile(q);
         let failed = if self.failed.is_empty() { "0".to_string() } else { format!("{:?}", self.failed) };
         format!(
             "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} |",
@@ -348,6 +381,127 @@ async fn reset(db: &tokio_postgres::Client) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// What a mode's warm-up left: the leads it stored, and a note on it.
+struct Warm {
+    stored: i64,
+    note: Option<String>,
+}
+
+/// Sends `--warmup` leads (numbered from [`WARMUP_FIRST`], so none is a
+/// duplicate of a timed one) through a mode before its timed run, and keeps
+/// them: the timed run then starts where a running deployment is, with the
+/// service's and PostgREST's connections open and the database backends'
+/// engine functions compiled and planned, instead of paying that once in
+/// its first wave of leads. The warm-up's own figures are printed as a
+/// note, so the cold start stays visible.
+async fn warm_up<F, Fut>(db: &tokio_postgres::Client, o: &Options, run: F) -> anyhow::Result<Warm>
+where
+    F: FnOnce(Options) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    if o.warmup == 0 {
+        return Ok(Warm { stored: 0, note: None });
+    }
+    FIRST.store(WARMUP_FIRST, Ordering::Relaxed);
+    let out = run(Options { leads: o.warmup, ..o.clone() }).await;
+    FIRST.store(0, Ordering::Relaxed);
+    let stored = stored(db).await?;
+    let note = format!(
+        "warm-up before the timed run (untimed, kept): {} leads from a cold start, p50 {:.1} ms, p99 {:.1} ms, {} failed, {stored} stored",
+        o.warmup,
+        out.percentile(0.50).as_secs_f64() * 1e3,
+        out.percentile(0.99).as_secs_f64() * 1e3,
+        out.failed.values().sum::<usize>()
+    );
+    Ok(Warm { stored, note: Some(note) })
+}
+
+/// Fills pg_wal with recycled segments, as a running cluster has: a new
+/// cluster creates (and zero-fills, 16 MB each) every WAL segment the first
+/// time it needs one, inside whichever COMMIT crosses into it; in a
+/// 10,000-lead run that held the assignment lock for 59–64 ms, twice.
+/// About 130 MB of WAL from a scratch table, and once Realtime's slot has
+/// read past it, two checkpoints recycle the segments for the runs.
+async fn warm_wal(db: &tokio_postgres::Client) -> anyhow::Result<()> {
+    db.batch_execute(
+        "create table public.loadgen_wal_warmup as
+           select g, pg_catalog.repeat('x', 200) as x from pg_catalog.generate_series(1, 500000) g;
+         drop table public.loadgen_wal_warmup;",
+    )
+    .await?;
+    let target: String = db.query_one("select pg_catalog.pg_current_wal_lsn()::text", &[]).await?.get(0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let behind: bool = db
+            .query_one(
+                "select coalesce(bool_or(confirmed_flush_lsn < $1::text::pg_lsn), false) from pg_catalog.pg_replication_slots",
+                &[&target],
+            )
+            .await?
+            .get(0);
+        if !behind {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("Realtime's replication slot did not read past {target} within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    db.batch_execute("checkpoint; checkpoint;").await?;
+    Ok(())
+}
+
+/// Records a timed run: the leads it stored (beyond its warm-up's) and notes.
+async fn finish(db: &tokio_postgres::Client, o: &Options, mut out: Outcome, warm: Warm, outcomes: &mut Vec<Outcome>) -> anyhow::Result<()> {
+    out.stored = stored(db).await? - warm.stored;
+    out.notes.extend(warm.note);
+    eprintln!("{}", out.row(o.leads));
+    outcomes.push(out);
+    Ok(())
+}
+
+/// Mode (c): one `ingest_lead` RPC per lead straight to PostgREST.
+async fn direct_per_lead(label: &str, rest: postgrest::Postgrest, o: Options) -> Outcome {
+    fire(label, o.leads, o.senders, move |_, i| {
+        let rest = rest.clone();
+        async move {
+            let body = json!({ "payload": payload(i) }).to_string();
+            let response = rest.rpc("ingest_lead", body).execute().await.map_err(|e| format!("send: {e}"))?;
+            let status = response.status().as_u16();
+            let _ = response.bytes().await;
+            if status == 200 {
+                Ok(())
+            } else {
+                Err(format!("http {status}"))
+            }
+        }
+    })
+    .await
+}
+
+/// Mode (d): `ingest_leads` batches of `--db-batch` straight on the
+/// database over `--db-connections` connections. Throughput counts leads;
+/// latency stays per call.
+async fn direct_batches(label: &str, clients: Arc<Vec<Arc<tokio_postgres::Client>>>, o: Options) -> Outcome {
+    let size = o.db_batch;
+    let total = o.leads;
+    let mut out = fire(label, total.div_ceil(size), o.db_connections, move |_, b| {
+        let clients = clients.clone();
+        async move {
+            let items: Vec<Value> = (b * size..((b + 1) * size).min(total)).map(|i| json!(payload(i))).collect();
+            let client = &clients[b % clients.len()];
+            client
+                .query_one("select public.ingest_leads($1::jsonb)", &[&Value::Array(items)])
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("db: {e}"))
+        }
+    })
+    .await;
+    out.ok = if out.failed.is_empty() { total } else { out.ok * size };
+    out
 }
 
 async fn stored(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
@@ -522,39 +676,51 @@ async fn main() -> anyhow::Result<()> {
     let pm = postmaster(base.dir());
     // LOADGEN_PG_LOG=1: every statement's duration and CPU (including those
     // inside functions) into the cluster's postgres.log, which is kept.
-    if std::env::var("LOADGEN_PG_LOG").is_ok_and(|v| v == "1") {
-        for sql in [
-            "alter system set log_min_duration_statement = 0",
-            "alter system set log_statement_stats = on",
-            "select pg_reload_conf()",
-        ] {
+    // LOADGEN_PG_LOG=slow: only statements over 30 ms, with autovacuum,
+    // checkpoints and lock waits, to see what a latency tail lines up with.
+    let pg_log = std::env::var("LOADGEN_PG_LOG").unwrap_or_default();
+    let settings: &[&str] = match pg_log.as_str() {
+        "1" => &["alter system set log_min_duration_statement = 0", "alter system set log_statement_stats = on"],
+        "slow" => &[
+            "alter system set log_min_duration_statement = 30",
+            "alter system set log_autovacuum_min_duration = 0",
+            "alter system set log_checkpoints = on",
+            "alter system set log_lock_waits = on",
+            "alter system set deadlock_timeout = '20ms'",
+            "alter system set log_line_prefix = '%m [%p] '",
+        ],
+        _ => &[],
+    };
+    if !settings.is_empty() {
+        for sql in settings.iter().chain(&["select pg_reload_conf()"]) {
             db.batch_execute(sql).await?;
         }
         eprintln!("statement log: {}/…/postgres.log (kept)", base.dir().display());
     }
+    warm_wal(&db).await?;
     let mut outcomes = Vec::new();
     if o.modes.contains('a') {
         reset(&db).await?;
         let url = service(&base, true, &o.service_env, o.shared_runtime).await?;
+        let warm = warm_up(&db, &o, |w| { let url = url.clone(); async move { via_service("(a)", url, &w).await } }).await?;
+        let (calls_before, leads_before) = batch_sizes(&url).await.unwrap_or_default();
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = via_service("(a) service, batching on", url.clone(), &o).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         if let Some((calls, leads)) = batch_sizes(&url).await {
+            let (calls, leads) = (calls - calls_before, leads - leads_before);
             out.notes.push(format!("{calls} ingest RPCs, {:.1} leads per RPC on average", leads / calls.max(1.0)));
         }
-        out.stored = stored(&db).await?;
-        eprintln!("{}", out.row(o.leads));
-        outcomes.push(out);
+        finish(&db, &o, out, warm, &mut outcomes).await?;
     }
     if o.modes.contains('b') {
         reset(&db).await?;
         let url = service(&base, false, &o.service_env, o.shared_runtime).await?;
+        let warm = warm_up(&db, &o, |w| { let url = url.clone(); async move { via_service("(b)", url, &w).await } }).await?;
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
         let mut out = via_service("(b) service, batching off", url, &o).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
-        out.stored = stored(&db).await?;
-        eprintln!("{}", out.row(o.leads));
-        outcomes.push(out);
+        finish(&db, &o, out, warm, &mut outcomes).await?;
     }
     if o.modes.contains('c') {
         reset(&db).await?;
@@ -562,30 +728,14 @@ async fn main() -> anyhow::Result<()> {
         let rest = postgrest::Postgrest::new(format!("{}/rest/v1", base.api_url()))
             .insert_header("apikey", &key)
             .insert_header("Authorization", format!("Bearer {key}"));
+        let warm = warm_up(&db, &o, |w| direct_per_lead("(c)", rest.clone(), w)).await?;
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
-        let mut out = fire("(c) direct ingest_lead per lead via PostgREST", o.leads, o.senders, move |_, i| {
-            let rest = rest.clone();
-            async move {
-                let body = json!({ "payload": payload(i) }).to_string();
-                let response = rest.rpc("ingest_lead", body).execute().await.map_err(|e| format!("send: {e}"))?;
-                let status = response.status().as_u16();
-                let _ = response.bytes().await;
-                if status == 200 {
-                    Ok(())
-                } else {
-                    Err(format!("http {status}"))
-                }
-            }
-        })
-        .await;
+        let mut out = direct_per_lead("(c) direct ingest_lead per lead via PostgREST", rest, o.clone()).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
-        out.stored = stored(&db).await?;
-        eprintln!("{}", out.row(o.leads));
-        outcomes.push(out);
+        finish(&db, &o, out, warm, &mut outcomes).await?;
     }
     if o.modes.contains('d') {
         reset(&db).await?;
-        let batches = o.leads.div_ceil(o.db_batch);
         let mut clients = Vec::new();
         for _ in 0..o.db_connections {
             let (c, conn) = tokio_postgres::connect(base.db_url(), tokio_postgres::NoTls).await?;
@@ -593,47 +743,24 @@ async fn main() -> anyhow::Result<()> {
             clients.push(Arc::new(c));
         }
         let clients = Arc::new(clients);
-        let size = o.db_batch;
-        let total = o.leads;
+        let warm = warm_up(&db, &o, |w| direct_batches("(d)", clients.clone(), w)).await?;
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
-        let mut out = fire(
-            &format!("(d) ingest_leads on the database, {} per call, {} connections", size, o.db_connections),
-            batches,
-            o.db_connections,
-            move |_, b| {
-                let clients = clients.clone();
-                async move {
-                    let items: Vec<Value> =
-                        (b * size..((b + 1) * size).min(total)).map(|i| json!(payload(i))).collect();
-                    let client = &clients[b % clients.len()];
-                    client
-                        .query_one("select public.ingest_leads($1::jsonb)", &[&Value::Array(items)])
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("db: {e}"))
-                }
-            },
-        )
-        .await;
+        let label = format!("(d) ingest_leads on the database, {} per call, {} connections", o.db_batch, o.db_connections);
+        let mut out = direct_batches(&label, clients, o.clone()).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
-        // Throughput counts leads, not calls; latency stays per call.
-        out.ok = if out.failed.is_empty() { o.leads } else { out.ok * size };
-        out.stored = stored(&db).await?;
-        eprintln!("{}", out.row(o.leads));
-        outcomes.push(out);
+        finish(&db, &o, out, warm, &mut outcomes).await?;
     }
 
     if o.modes.contains('e') {
         reset(&db).await?;
         let (url, child) = original_route(&base).await?;
         let node = child.id();
+        let warm = warm_up(&db, &o, |w| { let url = url.clone(); async move { via_service("(e)", url, &w).await } }).await?;
         let before = Cpu::now(pm, node, realtime_pid(&db).await);
         let mut out = via_service("(e) original design: Node route, REST duplicate lookup + ingest_lead per lead", url, &o).await;
         out.notes.push(Cpu::now(pm, node, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         drop(child);
-        out.stored = stored(&db).await?;
-        eprintln!("{}", out.row(o.leads));
-        outcomes.push(out);
+        finish(&db, &o, out, warm, &mut outcomes).await?;
     }
 
     println!("| mode | leads | leads/s | p50 ms | p95 ms | p99 ms | failed | stored |");
@@ -668,7 +795,7 @@ async fn main() -> anyhow::Result<()> {
         localbase_runtime.spawn(base.stop()).await?;
     }
     localbase_runtime.shutdown_background();
-    if std::env::var("LOADGEN_PG_LOG").is_ok_and(|v| v == "1") {
+    if std::env::var("LOADGEN_PG_LOG").is_ok_and(|v| v == "1" || v == "slow") {
         let _ = dir.keep();
     }
     Ok(())
