@@ -633,6 +633,10 @@ async fn via_reqwest(label: &str, url: String, o: &Options) -> Outcome {
     .await
 }
 
+/// The allocator of the binaries it stands in for (bloc-api, localbase).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;

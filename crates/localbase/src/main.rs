@@ -45,6 +45,11 @@ struct Args {
     database_url: Option<String>,
 }
 
+/// mimalloc rather than glibc's malloc, as bloc-api (Realtime's and
+/// PostgREST's JSON handling allocate per row and per request).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
