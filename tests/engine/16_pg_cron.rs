@@ -68,11 +68,13 @@ fn job(name: &str, schedule: &str, command: &str) -> (String, String, String, St
     (name.into(), schedule.into(), command.into(), "postgres".into(), "postgres".into(), true)
 }
 
-/// Every job the migrations schedule (the sweeps, the purge, the report rollup and the search indexes' merge).
+/// Every job the migrations schedule (the sweeps, the purge, the report rollup, the search indexes' merge and
+/// the lead-name dictionary's prune).
 fn the_scheduled_jobs() -> Vec<(String, String, String, String, String, bool)> {
     vec![
         job("assign_backlog", "* * * * *", "select public.assign_backlog()"),
         job("merge_search_pending_lists", "* * * * *", "select engine.merge_search_pending_lists()"),
+        job("prune_lead_names", "*/5 * * * *", "select engine.prune_lead_names()"),
         job("purge_deliveries", "0 * * * *", "select engine.purge_deliveries()"),
         job("reassign_stale_leads", "* * * * *", "select public.reassign_stale_leads()"),
         job("refresh_report_days", "* * * * *", "select engine.refresh_report_days()"),

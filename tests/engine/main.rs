@@ -60,3 +60,5 @@ mod report_weeks;
 mod report_hours;
 #[path = "27_search_pending_lists.rs"]
 mod search_pending_lists;
+#[path = "28_lead_name_dictionary.rs"]
+mod lead_name_dictionary;
