@@ -1,6 +1,7 @@
 //! The trigram indexes' GIN pending lists merged by
 //! `engine.merge_search_pending_lists()` (migration 20261130003700, run every
-//! minute by pg_cron; its schedule is tested in 16_pg_cron.rs): leads ingested
+//! minute by pg_cron; its schedule is tested in 16_pg_cron.rs; the name
+//! dictionary's index joined it in 20261130004000): leads ingested
 //! through the engine leave their trigrams pending, one call merges them all
 //! and says how many pages, searches answer the same rows before and after,
 //! and no API role may call it.
@@ -15,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::support::{as_role, phone, sqlstate, Caller, Db};
 
-const INDEXES: [&str; 2] = ["public.leads_name_trgm_idx", "public.leads_phone_trgm_idx"];
+const INDEXES: [&str; 3] = ["public.leads_name_trgm_idx", "public.leads_phone_trgm_idx", "engine.lead_names_trgm_idx"];
 
 /// A team with a caller and an admin, 300 leads ingested through
 /// `ingest_leads` in batches of 50 (a third named Priya), and pgstattuple.
@@ -38,7 +39,8 @@ fn team_after_ingest() -> (Db, String) {
     (db, admin)
 }
 
-/// The pending-list pages of each trigram index, name then phone.
+/// The pending-list pages of each trigram index: the leads' name and phone,
+/// then the name dictionary's.
 fn pending_pages(db: &mut Db) -> Vec<i32> {
     INDEXES
         .iter()
@@ -70,23 +72,23 @@ fn search(db: &mut Db, admin: &str, term: &str, sort: &str) -> Vec<i64> {
 }
 
 #[test]
-fn leads_ingested_through_the_engine_leave_pages_on_both_trigram_indexes_pending_lists() {
+fn leads_ingested_through_the_engine_leave_pages_on_every_trigram_indexs_pending_list() {
     let (mut db, _) = team_after_ingest();
 
     let pending = pending_pages(&mut db);
 
-    assert!(pending.iter().all(|&pages| pages > 0), "name and phone pending pages: {pending:?}");
+    assert!(pending.iter().all(|&pages| pages > 0), "name, phone and dictionary pending pages: {pending:?}");
 }
 
 #[test]
-fn one_merge_empties_both_pending_lists_and_returns_the_pages_it_merged() {
+fn one_merge_empties_every_pending_list_and_returns_the_pages_it_merged() {
     let (mut db, _) = team_after_ingest();
     let pending: i64 = pending_pages(&mut db).iter().map(|&p| i64::from(p)).sum();
 
     let merged = merge(&mut db);
 
-    assert_eq!(merged, pending, "every pending page of both indexes, counted once");
-    assert_eq!(pending_pages(&mut db), vec![0, 0]);
+    assert_eq!(merged, pending, "every pending page of the three indexes, counted once");
+    assert_eq!(pending_pages(&mut db), vec![0, 0, 0]);
 }
 
 #[test]
@@ -130,6 +132,7 @@ fn the_owner_of_the_leads_table_may_merge_without_being_a_superuser_as_on_supaba
     tx.batch_execute(
         "create role bloc_table_owner nosuperuser;
          alter table public.leads owner to bloc_table_owner;
+         alter table engine.lead_names owner to bloc_table_owner;
          alter function engine.merge_search_pending_lists() owner to bloc_table_owner;
          grant usage on schema engine to bloc_table_owner;
          set local role bloc_table_owner",
