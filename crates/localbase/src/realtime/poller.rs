@@ -21,6 +21,10 @@ use super::Shared;
 /// (and the longest the task waits for changes before it looks again).
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+/// How many times the privilege read and each batch of RLS checks are tried
+/// (50 ms, then 200 ms apart).
+const RLS_ATTEMPTS: u32 = 3;
+
 /// One change, decoded and ready to filter.
 struct Change {
     kind: ChangeKind,
@@ -190,8 +194,18 @@ impl Poller {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        if let Err(e) = self.catalog.load_privileges(pool, &pairs).await {
-            tracing::warn!(error = %e, "realtime could not read table privileges");
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=RLS_ATTEMPTS {
+            match self.catalog.load_privileges(pool, &pairs).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "realtime could not read table privileges");
+                    if attempt < RLS_ATTEMPTS {
+                        tokio::time::sleep(delay).await;
+                        delay *= 4;
+                    }
+                }
+            }
         }
         let privileged = |identity: &Identity, table: &TableInfo| {
             self.catalog
@@ -239,13 +253,7 @@ impl Poller {
                     rows: indexes.iter().map(|i| (*i, &changes_ref[*i].key)).collect(),
                 })
                 .collect();
-            let seen = match pool.acquire().await {
-                Ok(mut conn) => visibility::visible_many(&mut conn, &table, &checks).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "realtime RLS check could not get a connection");
-                    checks.iter().map(|_| HashSet::new()).collect()
-                }
-            };
+            let seen = checked_with_retries(pool, &table, &checks).await;
             batch.iter().map(|(key, _)| key.clone()).zip(seen).collect::<Vec<_>>()
         });
         let visible: HashMap<(String, u32), HashSet<usize>> =
@@ -294,6 +302,47 @@ impl Poller {
             .collect();
         Some(Change { kind, table, commit_timestamp: raw.commit_timestamp(), record, old_record, old_values, key })
     }
+}
+
+/// Runs one batch of RLS checks, on a fresh connection after each transient
+/// failure (a lost connection, a restart, a timeout), so that a blip of the
+/// database does not silently drop changes. After [`RLS_ATTEMPTS`] failures
+/// the batch's changes are not sent to these identities, and a warning says so.
+async fn checked_with_retries(
+    pool: &sqlx::PgPool,
+    table: &TableInfo,
+    checks: &[visibility::Check<'_>],
+) -> Vec<HashSet<usize>> {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=RLS_ATTEMPTS {
+        let outcome = match pool.acquire().await {
+            Ok(mut conn) => {
+                let result = visibility::visible_many(&mut conn, table, checks).await;
+                if result.is_err() {
+                    // Whatever state it is in, it is not handed out again.
+                    conn.close_on_drop();
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(seen) => return seen,
+            Err(e) if attempt < RLS_ATTEMPTS => {
+                tracing::warn!(table = %table.name, attempt, error = %e, "realtime RLS check failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+            Err(e) => {
+                let rows: usize = checks.iter().map(|c| c.rows.len()).sum();
+                tracing::warn!(
+                    table = %table.name, rows, error = %e,
+                    "realtime RLS check failed on all {RLS_ATTEMPTS} attempts; these changes are not sent to these subscribers"
+                );
+            }
+        }
+    }
+    checks.iter().map(|_| HashSet::new()).collect()
 }
 
 fn only_key(values: &Map<String, Value>, key: &[String]) -> Map<String, Value> {

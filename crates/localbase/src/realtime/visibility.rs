@@ -51,30 +51,40 @@ async fn roll_back(conn: &mut PgConnection) {
 
 /// Of `rows` (index, primary key values as wal2json wrote them), returns the
 /// indexes of those `identity` may select from `table` now. Rows the role
-/// cannot see, or may not select at all, are left out.
+/// cannot see, or may not select at all (`42501`), are left out. Any other
+/// failure (a lost connection, a timeout, an unavailable server) is an error
+/// for the caller to retry: it says nothing about what the role may see.
 pub async fn visible(
     conn: &mut PgConnection,
     identity: &Identity,
     table: &TableInfo,
     rows: &[(usize, &Map<String, Value>)],
-) -> HashSet<usize> {
+) -> Result<HashSet<usize>, sqlx::Error> {
     if rows.is_empty() || table.primary_key.is_empty() {
-        return HashSet::new();
+        return Ok(HashSet::new());
     }
     let sql = visibility_sql(identity, table, rows);
     match tagged_rows(conn, sql, "visible_index").await {
-        Ok(found) => found
+        Ok(found) => Ok(found
             .iter()
             .filter_map(|row| row.try_get::<i32, _>(0).ok())
             .filter_map(|i| usize::try_from(i).ok())
-            .collect(),
-        Err(e) => {
-            // Usually "permission denied" for a role without select; then it sees nothing.
-            tracing::debug!(role = %identity.role, table = %table.name, error = %e, "realtime RLS check failed");
+            .collect()),
+        Err(e) if is_privilege_error(&e) => {
+            tracing::debug!(role = %identity.role, table = %table.name, error = %e, "realtime RLS check: no privilege");
             roll_back(conn).await;
-            HashSet::new()
+            Ok(HashSet::new())
+        }
+        Err(e) => {
+            roll_back(conn).await;
+            Err(e)
         }
     }
+}
+
+/// `insufficient_privilege`: the role may not select, so it sees nothing.
+fn is_privilege_error(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42501")
 }
 
 /// One identity's rows to check, for [`visible_many`].
@@ -85,11 +95,16 @@ pub struct Check<'a> {
 
 /// [`visible`] for several identities on one table in a single round trip:
 /// one `begin … rollback` block per identity in one simple-query string.
-/// If any block fails, each identity is checked on its own instead, so one
-/// role without privileges cannot hide rows from the others.
-pub async fn visible_many(conn: &mut PgConnection, table: &TableInfo, checks: &[Check<'_>]) -> Vec<HashSet<usize>> {
+/// If a block fails for want of a privilege, each identity is checked on its
+/// own instead, so one role without privileges cannot hide rows from the
+/// others. Any other failure is returned, as from [`visible`].
+pub async fn visible_many(
+    conn: &mut PgConnection,
+    table: &TableInfo,
+    checks: &[Check<'_>],
+) -> Result<Vec<HashSet<usize>>, sqlx::Error> {
     if table.primary_key.is_empty() {
-        return checks.iter().map(|_| HashSet::new()).collect();
+        return Ok(checks.iter().map(|_| HashSet::new()).collect());
     }
     let sql: String = checks
         .iter()
@@ -109,16 +124,20 @@ pub async fn visible_many(conn: &mut PgConnection, table: &TableInfo, checks: &[
                     }
                 }
             }
-            out
+            Ok(out)
         }
-        Err(e) => {
+        Err(e) if is_privilege_error(&e) => {
             tracing::debug!(table = %table.name, error = %e, "batched realtime RLS check failed; checking one by one");
             roll_back(conn).await;
             let mut out = Vec::with_capacity(checks.len());
             for c in checks {
-                out.push(visible(conn, c.identity, table, &c.rows).await);
+                out.push(visible(conn, c.identity, table, &c.rows).await?);
             }
-            out
+            Ok(out)
+        }
+        Err(e) => {
+            roll_back(conn).await;
+            Err(e)
         }
     }
 }

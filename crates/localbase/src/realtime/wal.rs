@@ -141,11 +141,9 @@ impl ChangeLine {
 /// parsed for it.
 fn action_of(line: &[u8]) -> Option<String> {
     const START: &[u8] = b"{\"action\":\"";
-    if let Some(rest) = line.strip_prefix(START) {
-        if let [action, b'"', ..] = rest {
-            if action.is_ascii_alphabetic() {
-                return Some(char::from(*action).to_string());
-            }
+    if let Some([action, b'"', ..]) = line.strip_prefix(START) {
+        if action.is_ascii_alphabetic() {
+            return Some(char::from(*action).to_string());
         }
     }
     serde_json::from_slice::<LineAction>(line).ok().map(|l| l.action)

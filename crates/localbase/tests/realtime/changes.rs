@@ -371,8 +371,12 @@ async fn a_bad_access_token_update_closes_the_channel_with_a_system_error() {
     let mut phx = fx.connect(&fx.anon_key, Some("2.0.0")).await;
     phx.subscribe("mine", leads("*"), Some(&user_token(&user))).await;
 
-    // A good token changes nothing visible and gets no reply.
+    // A good token changes nothing visible and gets no reply: the socket
+    // handles frames in order, so the next frame answers the heartbeat.
     phx.push(Some("1"), "realtime:mine", "access_token", json!({"access_token": user_token(&user)})).await;
+    let heartbeat = phx.push(None, "phoenix", "heartbeat", json!({})).await;
+    let reply = phx.next().await;
+    assert_eq!((reply.event.as_str(), reply.r#ref.clone()), ("phx_reply", json!(heartbeat)));
     let lead = fx.add_lead("+919800000010", Some(caller)).await;
     assert_eq!(phx.change().await.payload["data"]["record"]["id"], json!(lead));
 

@@ -4,3 +4,4 @@
 mod changes;
 mod client;
 mod support;
+mod transient;

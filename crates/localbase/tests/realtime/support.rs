@@ -70,8 +70,21 @@ pub struct Fixture {
     server: tokio::task::JoinHandle<()>,
 }
 
+/// Realtime's own log (debug and up) goes to the test's captured output, so
+/// a failed test shows what the poller and the sockets did.
+fn log_to_test_output() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("localbase::realtime=debug"))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 impl Fixture {
     pub async fn start() -> Fixture {
+        log_to_test_output();
         let db = tokio::task::spawn_blocking(TestDatabase::new).await.unwrap().expect("a migrated test database");
         let anon_key = sign(&json!({"role": "anon", "iss": "supabase", "exp": now() + 86400}));
         let service_role_key = sign(&json!({"role": "service_role", "iss": "supabase", "exp": now() + 86400}));
