@@ -51,9 +51,11 @@ async fn roll_back(conn: &mut PgConnection) {
 
 /// Of `rows` (index, primary key values as wal2json wrote them), returns the
 /// indexes of those `identity` may select from `table` now. Rows the role
-/// cannot see, or may not select at all (`42501`), are left out. Any other
-/// failure (a lost connection, a timeout, an unavailable server) is an error
-/// for the caller to retry: it says nothing about what the role may see.
+/// cannot see are left out, and so are all of them when the check itself
+/// fails for the role: no privilege (`42501`), or a policy that raises. A
+/// transient failure ([`is_transient`]: a lost connection, a timeout, a
+/// serialization failure, a server shutting down) is an error for the
+/// caller to retry: it says nothing about what the role may see.
 pub async fn visible(
     conn: &mut PgConnection,
     identity: &Identity,
@@ -70,21 +72,50 @@ pub async fn visible(
             .filter_map(|row| row.try_get::<i32, _>(0).ok())
             .filter_map(|i| usize::try_from(i).ok())
             .collect()),
-        Err(e) if is_privilege_error(&e) => {
-            tracing::debug!(role = %identity.role, table = %table.name, error = %e, "realtime RLS check: no privilege");
-            roll_back(conn).await;
-            Ok(HashSet::new())
-        }
-        Err(e) => {
+        Err(e) if is_transient(&e) => {
             roll_back(conn).await;
             Err(e)
+        }
+        Err(e) => {
+            if sqlstate(&e).as_deref() == Some("42501") {
+                tracing::debug!(role = %identity.role, table = %table.name, error = %e, "realtime RLS check: no privilege");
+            } else {
+                tracing::warn!(
+                    role = %identity.role, table = %table.name, error = %e,
+                    "realtime RLS check failed; this role is sent none of these rows"
+                );
+            }
+            roll_back(conn).await;
+            Ok(HashSet::new())
         }
     }
 }
 
-/// `insufficient_privilege`: the role may not select, so it sees nothing.
-fn is_privilege_error(e: &sqlx::Error) -> bool {
-    e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42501")
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+}
+
+/// Whether a check failed for a reason that passes, so that trying again
+/// can succeed: no connection (or a broken one), or SQLSTATE class 08
+/// (connection), 40 (serialization failure, deadlock), 53 (resources),
+/// `55P03` (lock timeout), `57014` (statement timeout or cancel) or `57P01`
+/// –`57P03` (the server shutting down or starting). The same classes the
+/// ingest service answers 503 for.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(_) => {
+            let code = sqlstate(e).unwrap_or_default();
+            matches!(code.get(..2), Some("08" | "40" | "53"))
+                || matches!(code.as_str(), "55P03" | "57014" | "57P01" | "57P02" | "57P03")
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
 }
 
 /// One identity's rows to check, for [`visible_many`].
@@ -95,9 +126,10 @@ pub struct Check<'a> {
 
 /// [`visible`] for several identities on one table in a single round trip:
 /// one `begin … rollback` block per identity in one simple-query string.
-/// If a block fails for want of a privilege, each identity is checked on its
-/// own instead, so one role without privileges cannot hide rows from the
-/// others. Any other failure is returned, as from [`visible`].
+/// If a block fails for a reason that does not pass (a privilege, a policy
+/// that raises), each identity is checked on its own instead, so one role
+/// cannot hide rows from the others. A transient failure is returned, as
+/// from [`visible`].
 pub async fn visible_many(
     conn: &mut PgConnection,
     table: &TableInfo,
@@ -126,7 +158,11 @@ pub async fn visible_many(
             }
             Ok(out)
         }
-        Err(e) if is_privilege_error(&e) => {
+        Err(e) if is_transient(&e) => {
+            roll_back(conn).await;
+            Err(e)
+        }
+        Err(e) => {
             tracing::debug!(table = %table.name, error = %e, "batched realtime RLS check failed; checking one by one");
             roll_back(conn).await;
             let mut out = Vec::with_capacity(checks.len());
@@ -134,10 +170,6 @@ pub async fn visible_many(
                 out.push(visible(conn, c.identity, table, &c.rows).await?);
             }
             Ok(out)
-        }
-        Err(e) => {
-            roll_back(conn).await;
-            Err(e)
         }
     }
 }

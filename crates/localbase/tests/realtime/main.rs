@@ -4,4 +4,4 @@
 mod changes;
 mod client;
 mod support;
-mod transient;
+mod rls_failures;
