@@ -194,17 +194,11 @@ impl Poller {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let mut delay = Duration::from_millis(50);
-        for attempt in 1..=RLS_ATTEMPTS {
-            match self.catalog.load_privileges(pool, &pairs).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(attempt, error = %e, "realtime could not read table privileges");
-                    if attempt < RLS_ATTEMPTS {
-                        tokio::time::sleep(delay).await;
-                        delay *= 4;
-                    }
-                }
+        let mut retries = Retries::default();
+        while let Err(e) = self.catalog.load_privileges(pool, &pairs).await {
+            tracing::warn!(attempt = retries.failed, error = %e, "realtime could not read table privileges");
+            if !retries.another().await {
+                break;
             }
         }
         let privileged = |identity: &Identity, table: &TableInfo| {
@@ -313,8 +307,8 @@ async fn checked_with_retries(
     table: &TableInfo,
     checks: &[visibility::Check<'_>],
 ) -> Vec<HashSet<usize>> {
-    let mut delay = Duration::from_millis(50);
-    for attempt in 1..=RLS_ATTEMPTS {
+    let mut retries = Retries::default();
+    loop {
         let outcome = match pool.acquire().await {
             Ok(mut conn) => {
                 let result = visibility::visible_many(&mut conn, table, checks).await;
@@ -326,23 +320,48 @@ async fn checked_with_retries(
             }
             Err(e) => Err(e),
         };
-        match outcome {
+        let e = match outcome {
             Ok(seen) => return seen,
-            Err(e) if attempt < RLS_ATTEMPTS => {
-                tracing::warn!(table = %table.name, attempt, error = %e, "realtime RLS check failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-            Err(e) => {
-                let rows: usize = checks.iter().map(|c| c.rows.len()).sum();
-                tracing::warn!(
-                    table = %table.name, rows, error = %e,
-                    "realtime RLS check failed on all {RLS_ATTEMPTS} attempts; these changes are not sent to these subscribers"
-                );
-            }
+            Err(e) => e,
+        };
+        tracing::warn!(table = %table.name, attempt = retries.failed, error = %e, "realtime RLS check failed");
+        if !retries.another().await {
+            let rows: usize = checks.iter().map(|c| c.rows.len()).sum();
+            tracing::warn!(
+                table = %table.name, rows,
+                "realtime RLS check failed on all {RLS_ATTEMPTS} attempts; these changes are not sent to these subscribers"
+            );
+            return checks.iter().map(|_| HashSet::new()).collect();
         }
     }
-    checks.iter().map(|_| HashSet::new()).collect()
+}
+
+/// Counts the failed tries of one database read the dispatcher needs, and
+/// waits before the next: 50 ms, then four times as long each time.
+struct Retries {
+    /// Tries failed so far, counting the one just reported.
+    failed: u32,
+    delay: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries { failed: 1, delay: Duration::from_millis(50) }
+    }
+}
+
+impl Retries {
+    /// After a failed try: `false` once [`RLS_ATTEMPTS`] have failed;
+    /// otherwise waits, and `true` for another try.
+    async fn another(&mut self) -> bool {
+        if self.failed >= RLS_ATTEMPTS {
+            return false;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay *= 4;
+        self.failed += 1;
+        true
+    }
 }
 
 fn only_key(values: &Map<String, Value>, key: &[String]) -> Map<String, Value> {

@@ -3,5 +3,5 @@
 
 mod changes;
 mod client;
-mod support;
 mod rls_failures;
+mod support;
