@@ -9,7 +9,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 
-use crate::support::{phone, Caller, Db};
+use crate::support::{phone, sqlstate, Caller, Db};
 
 /// Holds the assignment lock on another connection while `call` runs on a
 /// third one; releases it after `hold`. Returns the call's answer and the
@@ -94,4 +94,59 @@ fn a_backlog_drain_that_waited_for_the_lock_judges_pauses_at_the_time_it_decides
 
     assert_eq!(answer["moved"], 1, "{answer}");
     assert_eq!(db.scalar_i64("select count(*) from leads where status = 'unassigned'"), 0);
+}
+
+#[test]
+fn an_sla_sweep_that_waited_for_the_lock_moves_a_lead_that_went_stale_while_it_waited() {
+    let mut db = Db::new();
+    let first = db.add_caller(Caller::named("First"));
+    db.add_caller(Caller::named("Second"));
+    db.client.execute("update settings set sla_minutes = 1 where id", &[]).unwrap();
+    let lead = db.ingest(json!({"phone": phone(1)}));
+    assert_eq!(lead["caller_id"], first);
+    // One second short of stale when the sweep is called.
+    db.client
+        .execute("update leads set assigned_at = clock_timestamp() - interval '59 seconds'", &[])
+        .unwrap();
+
+    let (answer, _) = call_while_the_lock_is_held(&db, "select reassign_stale_leads()", None, Duration::from_millis(1500));
+
+    assert_eq!(answer["moved"], 1, "{answer}");
+    assert_eq!(db.scalar_i64(&format!("select count(*) from leads where caller_id = {first}")), 0);
+}
+
+/// Runs `call` on a new connection with a 300 ms `lock_timeout` while
+/// another connection holds the assignment lock.
+fn call_with_a_lock_timeout_while_the_lock_is_held(db: &Db, call: &str) -> Result<Value, postgres::Error> {
+    let mut holder = db.connect();
+    let mut tx = holder.transaction().unwrap();
+    tx.execute("select engine.lock_assignments()", &[]).unwrap();
+    let mut client = db.connect();
+    client.batch_execute("set lock_timeout = '300ms'").unwrap();
+    let answer = client.query_one(call, &[]).map(|row| row.get::<_, Value>(0));
+    tx.rollback().unwrap();
+    answer
+}
+
+#[test]
+fn the_maintenance_drain_answers_at_once_without_the_lock_when_there_is_no_backlog() {
+    let mut db = Db::new();
+    db.add_caller(Caller::named("A"));
+    assert_eq!(db.ingest(json!({"phone": phone(1)}))["status"], "assigned");
+
+    let answer = call_with_a_lock_timeout_while_the_lock_is_held(&db, "select assign_backlog()").unwrap();
+
+    assert_eq!(answer, json!({"moved": 0, "leads": []}));
+}
+
+#[test]
+fn the_maintenance_drain_still_waits_for_the_lock_when_there_is_a_backlog() {
+    let mut db = Db::new();
+    db.add_caller(Caller::named("Away").inactive());
+    assert_eq!(db.ingest(json!({"phone": phone(1)}))["status"], "unassigned");
+
+    let refused = call_with_a_lock_timeout_while_the_lock_is_held(&db, "select assign_backlog()");
+
+    assert_eq!(sqlstate(refused), "55P03", "the drain must queue for the assignment lock");
+    assert_eq!(db.scalar_i64("select count(*) from leads where status = 'unassigned'"), 1);
 }
