@@ -101,7 +101,13 @@ fn read(input: &str, region: PhoneRegion) -> Result<String, PhoneError> {
     if input.is_empty() || input.chars().any(|c| c.is_alphabetic()) {
         return Err(PhoneError::Unparseable);
     }
-    let first = phonenumber::parse(Some(region.0), input);
+    // A number written with `+` names its own country, so it is read without
+    // a region: given one, the phonenumber crate strips that region's
+    // national prefix after the country code for some regions ("+39015000"
+    // is Italy's 015000 read alone or with SG or US, but an invalid 15000
+    // with IN or GB), so the same E.164 number was valid in one region and
+    // refused in another.
+    let first = phonenumber::parse(if input.starts_with('+') { None } else { Some(region.0) }, input);
     if let Ok(number) = &first {
         if phonenumber::is_valid(number) {
             return Ok(e164(number));
@@ -160,6 +166,21 @@ mod tests {
     fn a_number_with_a_foreign_country_code_keeps_it() {
         assert_eq!(normalize("+1 650-253-0000", PhoneRegion::IN).as_deref(), Ok("+16502530000"));
         assert_eq!(normalize("+44 20 7946 0958", PhoneRegion::IN).as_deref(), Ok("+442079460958"));
+    }
+
+    #[test]
+    fn a_number_written_with_a_plus_reads_the_same_in_every_region() {
+        // Found by fuzz_normalize: Singapore's international prefix 000 read
+        // "00039015000" as +39 015000, and that E.164 number was refused
+        // when read again with IN or GB as the default region.
+        let sg: PhoneRegion = "SG".parse().unwrap();
+        assert_eq!(normalize("00039015000", sg).as_deref(), Ok("+39015000"));
+        for region in ["IN", "GB", "SG", "US", "AE", "DE", "NP", "BD"] {
+            let region: PhoneRegion = region.parse().unwrap();
+            assert_eq!(normalize("+39015000", region).as_deref(), Ok("+39015000"), "{region:?}");
+            assert_eq!(normalize("+39 06 6988 3000", region).as_deref(), Ok("+390669883000"), "{region:?}");
+            assert_eq!(normalize("+91 98765 43210", region).as_deref(), Ok("+919876543210"), "{region:?}");
+        }
     }
 
     #[test]
