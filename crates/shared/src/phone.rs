@@ -89,11 +89,19 @@ pub const E164_DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
 pub fn normalize(input: &str, region: PhoneRegion) -> Result<String, PhoneError> {
     let e164 = read(input, region)?;
     let digits = e164.strip_prefix('+').unwrap_or_default();
-    if E164_DIGITS.contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(e164)
-    } else {
-        Err(PhoneError::Invalid)
+    if !(E164_DIGITS.contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(PhoneError::Invalid);
     }
+    // The phonenumber crate does not always read its own E.164 output back
+    // as the same number: "0078330000000" read in GB is +7 8330000000, but
+    // "+78330000000" loses Russia's national prefix 8 and is invalid. A
+    // number is accepted only if its E.164 form reads back as itself, so
+    // what is stored is a fixed point (and, read without a region since it
+    // starts with `+`, the same in every region).
+    if e164 != input.trim() && read(&e164, region).as_deref() != Ok(e164.as_str()) {
+        return Err(PhoneError::Invalid);
+    }
+    Ok(e164)
 }
 
 fn read(input: &str, region: PhoneRegion) -> Result<String, PhoneError> {
@@ -181,6 +189,15 @@ mod tests {
             assert_eq!(normalize("+39 06 6988 3000", region).as_deref(), Ok("+390669883000"), "{region:?}");
             assert_eq!(normalize("+91 98765 43210", region).as_deref(), Ok("+919876543210"), "{region:?}");
         }
+    }
+
+    #[test]
+    fn a_number_whose_e164_form_does_not_read_back_as_itself_is_refused() {
+        // Found by fuzz_normalize: read in GB this is +7 8330000000, but the
+        // crate reads "+78330000000" as an invalid Russian number.
+        let gb: PhoneRegion = "GB".parse().unwrap();
+        assert_eq!(normalize("0078330000000", gb), Err(PhoneError::Invalid));
+        assert_eq!(normalize("+78330000000", gb), Err(PhoneError::Invalid));
     }
 
     #[test]
