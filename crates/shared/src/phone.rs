@@ -8,6 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+mod validity;
+
 use phonenumber::country::Id;
 #[cfg(test)]
 use phonenumber::Mode;
@@ -129,7 +131,7 @@ fn read(input: &str, region: PhoneRegion) -> Result<phonenumber::PhoneNumber, Ph
     // refused in another.
     let first = phonenumber::parse(if input.starts_with('+') { None } else { Some(region.0) }, input);
     match first {
-        Ok(number) if phonenumber::is_valid(&number) => return Ok(number),
+        Ok(number) if validity::is_valid(&number) => return Ok(number),
         _ => {}
     }
     if !input.starts_with('+') {
@@ -140,7 +142,7 @@ fn read(input: &str, region: PhoneRegion) -> Result<phonenumber::PhoneNumber, Ph
             .map(|m| m.country_code().to_string());
         if country_code.is_some_and(|cc| digits.starts_with(&cc)) {
             if let Ok(number) = phonenumber::parse(None, format!("+{digits}")) {
-                if phonenumber::is_valid(&number) {
+                if validity::is_valid(&number) {
                     return Ok(number);
                 }
             }
