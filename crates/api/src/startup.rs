@@ -142,9 +142,9 @@ impl Application {
     }
 }
 
-/// actix's own default: one worker per core.
 /// Loads libphonenumber's metadata and compiles the default region's
-/// patterns now, not on the first lead: that load takes 0.1–0.3 s of CPU
+/// patterns (the crate's, and `bloc_shared::phone`'s own for validity) now,
+/// not on the first lead: that load takes 0.1–0.3 s of CPU
 /// (`normalize_bench`), and on the first lead it stalled every connection
 /// of the HTTP worker that drew it (issue 14, seen in `loadgen`'s profile).
 fn warm_phone_metadata(settings: &Settings) {
@@ -155,6 +155,7 @@ fn warm_phone_metadata(settings: &Settings) {
     tracing::debug!(millis = started.elapsed().as_millis(), "phone metadata loaded");
 }
 
+/// actix's own default: one worker per core.
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
