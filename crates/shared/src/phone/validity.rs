@@ -24,7 +24,7 @@
 //! the crate.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
 use phonenumber::{PhoneNumber, Type};
@@ -46,10 +46,21 @@ const TYPES: [Type; 10] = [
     Type::Mobile,
 ];
 
+/// Regions whose patterns are kept compiled. One region's take about 0.6 MB
+/// (every region's, 142 MB), and senders choose the country codes, so past
+/// these (first come; the default region is compiled at start-up) a number
+/// is left to the crate, whose regex cache is bounded.
+const MAX_REGIONS: usize = 32;
+
 /// Whether `number` is valid, exactly as `phonenumber::is_valid` answers.
 pub(super) fn is_valid(number: &PhoneNumber) -> bool {
+    static SHARED: OnceLock<Regions> = OnceLock::new();
+    is_valid_in(SHARED.get_or_init(|| Regions::new(MAX_REGIONS)), number)
+}
+
+fn is_valid_in(regions: &Regions, number: &PhoneNumber) -> bool {
     let national = number.national().to_string();
-    match region_of(number.country().code(), &national) {
+    match region_of(regions, number.country().code(), &national) {
         Some(Ok(patterns)) => patterns.accept(&national),
         Some(Err(Uncompiled)) => phonenumber::is_valid(number),
         None => false,
@@ -93,7 +104,8 @@ impl Patterns {
     }
 }
 
-/// A pattern the crate compiled but this module could not.
+/// A region whose patterns are not compiled here: one of them did not
+/// compile (none does), or [`MAX_REGIONS`] are. The crate answers for it.
 #[derive(Clone, Copy)]
 struct Uncompiled;
 
@@ -117,19 +129,19 @@ type Compiled = Result<Arc<Patterns>, Uncompiled>;
 
 /// The patterns of the region that decides `national`'s validity under
 /// `code` (the crate's `source_for`), or `None` when no region does.
-fn region_of(code: u16, national: &str) -> Option<Compiled> {
-    let regions = DATABASE.region(&code)?;
-    if let [only] = regions.as_slice() {
+fn region_of(regions: &Regions, code: u16, national: &str) -> Option<Compiled> {
+    let ids = DATABASE.region(&code)?;
+    if let [only] = ids.as_slice() {
         let meta = if *only == "001" {
             DATABASE.by_code(&code).and_then(|metas| metas.into_iter().next())
         } else {
             only.parse::<phonenumber::country::Id>().ok().and_then(|id| DATABASE.by_id(id.as_ref()))
         };
-        return meta.map(patterns);
+        return meta.map(|meta| regions.patterns(meta));
     }
-    for region in regions {
-        let meta = DATABASE.by_id(region)?;
-        let compiled = patterns(meta);
+    for id in ids {
+        let meta = DATABASE.by_id(id)?;
+        let compiled = regions.patterns(meta);
         let Ok(p) = &compiled else { return Some(compiled) };
         let chosen = match &p.leading_digits {
             Some(leading) => starts_a_match(leading, national),
@@ -142,18 +154,43 @@ fn region_of(code: u16, national: &str) -> Option<Compiled> {
     None
 }
 
-/// `meta`'s patterns, compiled on first use. Keyed by the metadata's address:
-/// the crate's database is a static that never moves or frees an entry, and
+/// Compiled regions, at most `max`. Keyed by the metadata's address: the
+/// crate's database is a static that never moves or frees an entry, and
 /// non-geographic entities share the region id `001`.
-fn patterns(meta: &Metadata) -> Compiled {
-    static CACHE: OnceLock<RwLock<HashMap<usize, Compiled>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = std::ptr::from_ref(meta) as usize;
-    if let Some(found) = cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
-        return found.clone();
+struct Regions {
+    max: usize,
+    compiled: RwLock<HashMap<usize, Compiled>>,
+}
+
+impl Regions {
+    fn new(max: usize) -> Regions {
+        Regions { max, compiled: RwLock::default() }
     }
-    let compiled = Patterns::new(meta).map(Arc::new);
-    cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_insert(compiled).clone()
+
+    /// `meta`'s patterns, compiled on first use while there is room.
+    fn patterns(&self, meta: &Metadata) -> Compiled {
+        let key = std::ptr::from_ref(meta) as usize;
+        {
+            let compiled = self.compiled.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(found) = compiled.get(&key) {
+                return found.clone();
+            }
+            if compiled.len() >= self.max {
+                return Err(Uncompiled);
+            }
+        }
+        let patterns = Patterns::new(meta).map(Arc::new);
+        let mut compiled = self.compiled.write().unwrap_or_else(PoisonError::into_inner);
+        if compiled.len() >= self.max && !compiled.contains_key(&key) {
+            return Err(Uncompiled);
+        }
+        compiled.entry(key).or_insert(patterns).clone()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.compiled.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
 }
 
 #[cfg(test)]
@@ -167,10 +204,11 @@ mod tests {
     fn the_answer_is_the_crates_for_every_kind_of_number() {
         let mut checked = 0;
         let mut valid = 0;
+        let every_region = Regions::new(usize::MAX);
         let mut agree = |text: &str| {
             if let Ok(number) = phonenumber::parse(None, text) {
                 let expected = phonenumber::is_valid(&number);
-                assert_eq!(is_valid(&number), expected, "{text}");
+                assert_eq!(is_valid_in(&every_region, &number), expected, "{text}");
                 checked += 1;
                 valid += usize::from(expected);
             }
@@ -205,8 +243,8 @@ mod tests {
                 }
             }
         }
-        eprintln!("{checked} numbers checked, {valid} valid");
         assert!(checked > 20_000 && valid > 5_000, "{checked} numbers checked, {valid} valid");
+        assert!(every_region.len() > 200, "only {} regions were compiled", every_region.len());
     }
 
     #[test]
@@ -217,9 +255,21 @@ mod tests {
             ["+1 650-253-0000", "+1 604-555-5555", "+7 912 345-67-89", "+7 701 234 5678", "+44 7400 123456", "+44 1481 256789", "+1 2530000"];
         for text in numbers {
             let number = phonenumber::parse(None, text).unwrap();
-            assert_eq!(is_valid(&number), phonenumber::is_valid(&number), "{text}");
+            assert_eq!(is_valid_in(&Regions::new(usize::MAX), &number), phonenumber::is_valid(&number), "{text}");
         }
         assert!(is_valid(&phonenumber::parse(None, "+1 650-253-0000").unwrap()));
         assert!(!is_valid(&phonenumber::parse(None, "+1 2530000").unwrap()));
+    }
+
+    #[test]
+    fn past_the_room_for_compiled_regions_the_crate_answers_and_nothing_more_is_kept() {
+        let two = Regions::new(2);
+        let numbers = ["+919876543210", "+16502530000", "+442079460958", "+4915123456789", "+61412345678", "+9198765", "+1 2530000"];
+        for text in numbers {
+            let number = phonenumber::parse(None, text).unwrap();
+            assert_eq!(is_valid_in(&two, &number), phonenumber::is_valid(&number), "{text}");
+        }
+        assert_eq!(two.len(), 2);
+        assert!(is_valid_in(&two, &phonenumber::parse(None, "+4915123456789").unwrap()), "a region past the room is still judged");
     }
 }
