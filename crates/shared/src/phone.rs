@@ -111,7 +111,8 @@ pub fn normalize(input: &str, region: PhoneRegion) -> Result<String, PhoneError>
 /// `number` again: the same country code and the same national number,
 /// leading zeros included. Those two are all `phonenumber::is_valid` looks
 /// at, so the number read back is exactly as valid as `number` and is not
-/// checked again: the check is ~85% of a reading's cost (docs/ingest.md).
+/// checked again (the crate's check was ~85% of a reading's cost;
+/// docs/benchmarks.md, "Phone normalization").
 fn reads_back_as(e164: &str, number: &phonenumber::PhoneNumber) -> bool {
     phonenumber::parse(None, e164)
         .is_ok_and(|again| again.country().code() == number.country().code() && again.national() == number.national())
