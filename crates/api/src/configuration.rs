@@ -136,7 +136,8 @@ pub struct Settings {
     /// When a gathered batch leaves while another is at the database
     /// (`BATCH_DISPATCH`, [`Dispatch`]).
     pub batch_dispatch: Dispatch,
-    /// Batches at the database at once under settled dispatch (`BATCH_SLOTS`).
+    /// Batches at the database at once under balanced and settled dispatch
+    /// (`BATCH_SLOTS`).
     pub batch_slots: usize,
     /// Period of the service's own SLA/backlog runs; `None` (the default)
     /// leaves them to pg_cron in the database.
@@ -272,12 +273,13 @@ impl Settings {
         let batching = flag("BATCHING", true);
         let require_signed_timestamp = flag("REQUIRE_SIGNED_TIMESTAMP", false);
         let batch_dispatch = match get("BATCH_DISPATCH").map(|v| v.to_ascii_lowercase()) {
-            None => Dispatch::Settled,
+            None => Dispatch::Balanced,
             Some(v) if v == "settled" => Dispatch::Settled,
             Some(v) if v == "eager" => Dispatch::Eager,
+            Some(v) if v == "balanced" => Dispatch::Balanced,
             Some(v) => {
-                problems.push(format!("BATCH_DISPATCH must be settled or eager, got {v:?}"));
-                Dispatch::Settled
+                problems.push(format!("BATCH_DISPATCH must be balanced, settled or eager, got {v:?}"));
+                Dispatch::Balanced
             }
         };
 
@@ -362,8 +364,13 @@ pub const MAX_IN_FLIGHT: usize = 2;
 /// (`BATCH_DISPATCH`; see the `batching` module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
-    /// Once a slot is free, when the senders have settled: no lead for
-    /// `window`, or `max` waiting, or the database idle.
+    /// Once a slot is free, when it holds its share of the senders (the
+    /// recent peak of leads in the service, divided by the slots), or at
+    /// once when no other batch is at the database (the default).
+    Balanced,
+    /// Once a slot is free, when as many leads as the last batch's have
+    /// come, or `max` are waiting, or the database is idle and no lead has
+    /// come for `window` (the default before; for comparison).
     Settled,
     /// The moment a slot is free (the design before; for comparison).
     Eager,
@@ -376,8 +383,8 @@ pub struct Policy {
     pub window: Duration,
     pub max: usize,
     pub dispatch: Dispatch,
-    /// Batches at the database at once ([`Dispatch::Settled`] only; eager
-    /// dispatch keeps [`MAX_IN_FLIGHT`]).
+    /// Batches at the database at once (balanced and settled dispatch;
+    /// eager dispatch keeps [`MAX_IN_FLIGHT`]).
     pub slots: usize,
 }
 
@@ -564,16 +571,18 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_leaves_when_its_senders_settle_unless_eager_dispatch_is_asked_for() {
+    fn batches_are_balanced_unless_settled_or_eager_dispatch_is_asked_for() {
         use Dispatch;
-        assert_eq!(settings(BASE).unwrap().batch_dispatch, Dispatch::Settled);
+        assert_eq!(settings(BASE).unwrap().batch_dispatch, Dispatch::Balanced);
         assert_eq!(settings(BASE).unwrap().batch_slots, 2);
-        let mut vars = BASE.to_vec();
-        vars.push(("BATCH_DISPATCH", "Eager"));
-        assert_eq!(settings(&vars).unwrap().batch_dispatch, Dispatch::Eager);
+        for (value, dispatch) in [("Eager", Dispatch::Eager), ("settled", Dispatch::Settled), ("BALANCED", Dispatch::Balanced)] {
+            let mut vars = BASE.to_vec();
+            vars.push(("BATCH_DISPATCH", value));
+            assert_eq!(settings(&vars).unwrap().batch_dispatch, dispatch, "{value}");
+        }
         let mut bad = BASE.to_vec();
         bad.push(("BATCH_DISPATCH", "sometimes"));
         let err = settings(&bad).unwrap_err();
-        assert!(err.to_string().contains("BATCH_DISPATCH must be settled or eager, got \"sometimes\""), "{err}");
+        assert!(err.to_string().contains("BATCH_DISPATCH must be balanced, settled or eager, got \"sometimes\""), "{err}");
     }
 }

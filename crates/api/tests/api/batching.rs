@@ -29,7 +29,14 @@ async fn batch_rpcs(app: &TestApp) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_every_dispatch_policy_concurrent_leads_are_stored_once_each_with_their_own_answer() {
-    for policy in [&[("BATCH_DISPATCH", "settled")][..], &[("BATCH_DISPATCH", "settled"), ("BATCH_SLOTS", "1")], &[("BATCH_DISPATCH", "eager")]] {
+    let policies: [&[(&str, &str)]; 5] = [
+        &[],
+        &[("BATCH_DISPATCH", "balanced"), ("BATCH_SLOTS", "1")],
+        &[("BATCH_DISPATCH", "settled")],
+        &[("BATCH_DISPATCH", "settled"), ("BATCH_SLOTS", "1")],
+        &[("BATCH_DISPATCH", "eager")],
+    ];
+    for policy in policies {
         let app = spawn_app_with(policy).await;
         app.add_caller("Ravi", &["DL"]).await;
         let answers = burst(&app, 0, 120).await;
@@ -46,21 +53,23 @@ async fn under_every_dispatch_policy_concurrent_leads_are_stored_once_each_with_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_burst_a_lone_lead_is_sent_without_waiting_for_the_bursts_senders() {
-    // Settled dispatch expects as many leads as the last batch held; a lone
-    // lead on an idle database must still go within the window, for each
-    // number of slots.
-    for slots in ["1", "2"] {
-        let app = spawn_app_with(&[("BATCH_DISPATCH", "settled"), ("BATCH_SLOTS", slots)]).await;
+    // Balanced dispatch expects a share of the burst's 80 senders, settled
+    // as many leads as the last batch held; a lone lead on an idle database
+    // must still go at once (settled: within the window), for each number
+    // of slots.
+    for (dispatch, slots) in [("balanced", "1"), ("balanced", "2"), ("settled", "1"), ("settled", "2")] {
+        let label = format!("{dispatch}, slots {slots}");
+        let app = spawn_app_with(&[("BATCH_DISPATCH", dispatch), ("BATCH_SLOTS", slots)]).await;
         app.add_caller("Ravi", &["DL"]).await;
         let answers = burst(&app, 0, 80).await;
         assert!(answers.iter().all(|(status, _)| *status == 201), "{answers:?}");
         let before = batch_rpcs(&app).await;
         let started = std::time::Instant::now();
         let lone = tokio::time::timeout(Duration::from_secs(5), burst(&app, 1000, 1)).await;
-        let lone = lone.unwrap_or_else(|_| panic!("slots {slots}: a lone lead after a burst was held back for 5 s"));
-        assert_eq!(lone[0].0, 201, "slots {slots}");
-        assert!(started.elapsed() < Duration::from_secs(2), "slots {slots}: {:?}", started.elapsed());
-        assert_eq!(batch_rpcs(&app).await, before + 1, "slots {slots}: the lone lead went as one call of its own");
-        assert_eq!(app.lead_count().await, 81);
+        let lone = lone.unwrap_or_else(|_| panic!("{label}: a lone lead after a burst was held back for 5 s"));
+        assert_eq!(lone[0].0, 201, "{label}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{label}: {:?}", started.elapsed());
+        assert_eq!(batch_rpcs(&app).await, before + 1, "{label}: the lone lead went as one call of its own");
+        assert_eq!(app.lead_count().await, 81, "{label}");
     }
 }

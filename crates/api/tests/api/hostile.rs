@@ -195,7 +195,7 @@ async fn connections_over_the_cap_wait_until_one_closes_and_the_service_keeps_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_400_new_connections_waits_in_the_listen_backlog_instead_of_having_its_syns_dropped() {
-    let (app, addr) = one_worker_capped_at_two_connections().await;
+    let (_app, addr) = one_worker_capped_at_two_connections().await;
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
