@@ -43,8 +43,8 @@
 //! gathering): the batch sent when a slot frees holds the senders who came
 //! back before, and those of the batch that just answered arrive a moment
 //! too late and wait one more turn. Settled dispatch merges them into two
-//! groups, of uneven sizes; balanced dispatch makes the two equal (31
-//! alternating rounds: median throughput +9%, median p99 120 → 113 ms,
+//! groups, of uneven sizes; balanced dispatch makes the two equal (41
+//! alternating rounds: median throughput +5%, median p99 124 → 113 ms,
 //! docs/benchmarks.md). One slot (`BATCH_SLOTS=1`) makes one group of up
 //! to 256 but leaves the lock idle while the senders come back; it measured
 //! no better.
