@@ -103,6 +103,8 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
                     <For each=move || leads.get() key=|lead| (lead.id, lead.updated_at.clone()) let:lead>
                         {
                             let id = lead.id;
+                            // Named reactively: the callers may load after the lead is shown.
+                            let caller_id = lead.caller_id;
                             let created = time::parse_timestamp(&lead.created_at);
                             let place = lead.state.as_deref().map(states::display_name).unwrap_or("—").to_owned();
                             view! {
@@ -115,7 +117,7 @@ pub fn LiveFeed(#[prop(into)] callers: Signal<Vec<Caller>>) -> impl IntoView {
                                     <div class="feed-meta">
                                         <span>{place}</span>
                                         {lead.source.clone().map(|s| view! { <span class="feed-source">{s}</span> })}
-                                        <span>"→ " {caller_name(lead.caller_id)}</span>
+                                        <span>"→ " {move || caller_name(caller_id)}</span>
                                         <span class="feed-time" title=move || created.map(|ms| time::local_datetime(ms, team.offset_minutes)).unwrap_or_default()>
                                             {move || created.map(|ms| display::relative(now.get(), ms)).unwrap_or_default()}
                                         </span>
