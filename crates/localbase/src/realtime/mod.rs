@@ -6,6 +6,8 @@
 //! - [`wal`]: change capture from a temporary wal2json logical slot, streamed
 //!   over the replication protocol for the tables of publication
 //!   `supabase_realtime` (each WAL record is decoded once).
+//! - [`demand`]: the slot streams only while someone subscribes, and for a
+//!   while after the last one leaves.
 //! - [`poller`]: the single task that takes the streamed changes and fans them out.
 //! - [`visibility`]: row level security, checked per subscriber identity with
 //!   one batched query per identity and table.
@@ -14,6 +16,7 @@
 
 mod binding;
 mod catalog;
+mod demand;
 mod hub;
 mod identity;
 pub mod phoenix;
@@ -36,6 +39,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::sync::watch;
 
+use self::demand::Demand;
 use self::hub::Hub;
 use self::identity::Identity;
 use self::phoenix::Vsn;
@@ -62,11 +66,13 @@ pub(crate) struct Shared {
     pool: sqlx::PgPool,
     verifier: Arc<dyn TokenVerifier>,
     next_socket: AtomicU64,
+    /// Whether the slot should stream; joins wait on it.
+    demand: Arc<Demand>,
 }
 
 /// A running Realtime service. Cheap to clone; the polling task stops (and
-/// its replication slot is dropped) when the last clone is dropped or on
-/// [`RealtimeState::shutdown`].
+/// its replication slot, if one streams, is dropped) when the last clone is
+/// dropped or on [`RealtimeState::shutdown`].
 #[derive(Clone)]
 pub struct RealtimeState {
     shared: Arc<Shared>,
@@ -85,14 +91,27 @@ impl Drop for Control {
 }
 
 impl RealtimeState {
-    /// Creates the replication slot and starts polling it. Changes committed
-    /// after this returns reach subscribers that have joined by then.
+    /// Checks that the database can stream changes and starts the polling
+    /// task. A slot streams from the first join on, and stops 10 s after the
+    /// last subscriber leaves; every change committed after a join's reply
+    /// reaches that subscriber.
     pub async fn start(db_url: String, verifier: Arc<dyn TokenVerifier>) -> anyhow::Result<RealtimeState> {
+        RealtimeState::start_with_idle_stop(db_url, verifier, demand::DEFAULT_IDLE_STOP).await
+    }
+
+    /// [`RealtimeState::start`], with the slot stopping `idle_stop` after
+    /// the last subscriber leaves.
+    pub async fn start_with_idle_stop(
+        db_url: String,
+        verifier: Arc<dyn TokenVerifier>,
+        idle_stop: std::time::Duration,
+    ) -> anyhow::Result<RealtimeState> {
         let shared = Arc::new(Shared {
             hub: Hub::default(),
             pool: visibility::pool(&db_url, POOL_SIZE)?,
             verifier,
             next_socket: AtomicU64::new(1),
+            demand: Arc::new(Demand::new(idle_stop)),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let poller = poller::Poller::start(&db_url, &shared, shutdown_rx).await?;

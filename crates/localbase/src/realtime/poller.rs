@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::binding::ChangeKind;
 use super::catalog::{Catalog, TableInfo};
+use super::demand::Demand;
 use super::identity::Identity;
 use super::phoenix::{self, json_string};
 use super::values;
@@ -46,45 +47,76 @@ type KeyedGroup = ((String, u32), RlsGroup);
 
 pub struct Poller {
     url: String,
-    slot: Slot,
+    /// The streaming slot; `None` while nobody subscribes (see [`Demand`]).
+    slot: Option<Slot>,
     catalog: Catalog,
     last_refresh: Instant,
     shared: Weak<Shared>,
+    demand: Arc<Demand>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Poller {
-    /// Reads the publication, then creates the slot and starts streaming it.
-    /// The stream carries every table; `decode` keeps the publication's.
-    /// Changes committed after this returns are delivered.
+    /// Reads the publication and checks that the database can stream (it
+    /// creates a slot and drops it again), so a misconfiguration is reported
+    /// at start. The stream itself starts with the first join.
     pub async fn start(url: &str, shared: &Arc<Shared>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Poller> {
         let mut catalog = Catalog::default();
         catalog.refresh(&shared.pool).await?;
-        let slot = Slot::create(url).await?;
+        Slot::create(url).await?.close().await;
         Ok(Poller {
             url: url.to_owned(),
-            slot,
+            slot: None,
             catalog,
             last_refresh: Instant::now(),
             shared: Arc::downgrade(shared),
+            demand: shared.demand.clone(),
             shutdown,
         })
     }
 
-    /// Dispatches changes as the stream delivers them, until shutdown or until
-    /// every `RealtimeState` is gone; then ends the stream and drops the slot.
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow() || self.shared.strong_count() == 0
+    }
+
+    /// Streams while someone subscribes, dispatching changes as the stream
+    /// delivers them, until shutdown or until every `RealtimeState` is gone;
+    /// then ends the stream and drops the slot.
     pub async fn run(mut self) {
         loop {
-            if *self.shutdown.borrow() || self.shared.strong_count() == 0 {
+            if self.stopping() {
                 break;
+            }
+            let Some(subscribers) = self.shared.upgrade().map(|shared| shared.hub.len()) else { break };
+            let Some(slot) = self.slot.as_mut() else {
+                if self.demand.wanted(subscribers) {
+                    self.open().await;
+                } else {
+                    // The sleep notices a dropped `RealtimeState`.
+                    tokio::select! {
+                        _ = self.demand.asked() => {}
+                        _ = self.shutdown.changed() => {}
+                        _ = tokio::time::sleep(REFRESH_EVERY) => {}
+                    }
+                }
+                continue;
+            };
+            if self.demand.stop_if_unwanted(subscribers) {
+                let name = slot.name.clone();
+                if let Some(slot) = self.slot.take() {
+                    slot.close().await;
+                }
+                tracing::debug!(slot = %name, "no realtime subscribers; the slot is dropped until the next join");
+                continue;
             }
             if self.last_refresh.elapsed() >= REFRESH_EVERY {
                 let Some(shared) = self.shared.upgrade() else { break };
                 self.refresh(&shared).await;
             }
             let wait = REFRESH_EVERY.saturating_sub(self.last_refresh.elapsed());
+            let Some(slot) = self.slot.as_mut() else { continue };
             let batch = tokio::select! {
-                batch = self.slot.next_batch(wait) => batch,
+                batch = slot.next_batch(wait) => batch,
                 _ = self.shutdown.changed() => continue,
             };
             match batch {
@@ -101,12 +133,20 @@ impl Poller {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "the realtime slot's session failed; reconnecting");
-                    self.recover().await;
+                    // The failed session took its temporary slot with it.
+                    tracing::warn!(
+                        error = %e,
+                        "the realtime slot's session failed; changes until a new slot streams are not delivered"
+                    );
+                    self.slot = None;
+                    self.demand.stopped();
                 }
             }
         }
-        self.slot.close().await;
+        self.demand.stopped();
+        if let Some(slot) = self.slot.take() {
+            slot.close().await;
+        }
     }
 
     async fn refresh(&mut self, shared: &Shared) {
@@ -116,23 +156,26 @@ impl Poller {
         }
     }
 
-    /// Gets a working session and slot back after an error. Changes committed
-    /// while there was no slot are not delivered.
-    async fn recover(&mut self) {
+    /// Creates a slot and starts streaming it, retrying while it is wanted;
+    /// joins waiting for it go on once it streams.
+    async fn open(&mut self) {
         let mut delay = Duration::from_millis(100);
         loop {
-            if *self.shutdown.borrow() || self.shared.strong_count() == 0 {
+            let Some(shared) = self.shared.upgrade() else { return };
+            if self.stopping() || !self.demand.wanted(shared.hub.len()) {
                 return;
             }
-            // The failed session took its temporary slot with it; a fresh one starts now.
             match Slot::create(&self.url).await {
                 Ok(slot) => {
-                    tracing::warn!(slot = %slot.name, "realtime slot recreated; changes in between were not delivered");
-                    self.slot = slot;
+                    tracing::debug!(slot = %slot.name, "realtime slot streaming");
+                    self.slot = Some(slot);
+                    self.refresh(&shared).await;
+                    self.demand.started();
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "realtime could not recreate its slot");
+                    drop(shared);
+                    tracing::warn!(error = %e, "realtime could not create its slot");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.shutdown.changed() => {}

@@ -201,6 +201,14 @@ impl Connection {
             self.reply_error(&msg, &reason);
             return;
         }
+        // The reply promises every change committed after it, so it waits
+        // until a slot streams (one starts with the first subscriber).
+        if !bindings.is_empty() {
+            if let Err(reason) = self.shared.demand.wait_streaming().await {
+                self.reply_error(&msg, &reason);
+                return;
+            }
+        }
         let echo: Vec<Value> = bindings.iter().map(|b| b.echo.clone()).collect();
         self.reply(&msg, "ok", json!({ "postgres_changes": echo }));
         if !bindings.is_empty() {

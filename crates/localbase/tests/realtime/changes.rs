@@ -8,7 +8,7 @@ use crate::support::{now, sign, user_token, Fixture, PUBLISHABLE_KEY};
 
 const QUIET: Duration = Duration::from_millis(600);
 
-fn leads(event: &str) -> Value {
+pub fn leads(event: &str) -> Value {
     json!([{"event": event, "schema": "public", "table": "leads"}])
 }
 
@@ -480,6 +480,8 @@ async fn a_table_added_to_the_publication_later_starts_streaming() {
 #[tokio::test]
 async fn shutting_down_drops_the_replication_slot() {
     let fx = Fixture::start().await;
+    let mut phx = fx.connect(&fx.service_role_key, Some("2.0.0")).await;
+    phx.subscribe("shutdown", leads("INSERT"), None).await;
     assert_eq!(slot_count(&fx.sql).await, 1);
 
     fx.state.shutdown().await;
@@ -487,7 +489,7 @@ async fn shutting_down_drops_the_replication_slot() {
     assert_eq!(slot_count(&fx.sql).await, 0);
 }
 
-async fn slot_count(sql: &tokio_postgres::Client) -> i64 {
+pub async fn slot_count(sql: &tokio_postgres::Client) -> i64 {
     sql.query_one(
         "select count(*) from pg_replication_slots where slot_name like 'localbase_realtime_%' and database = current_database()",
         &[],

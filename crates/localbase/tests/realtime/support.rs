@@ -84,12 +84,22 @@ fn log_to_test_output() {
 
 impl Fixture {
     pub async fn start() -> Fixture {
+        Fixture::start_with(None).await
+    }
+
+    /// With the slot stopping `idle_stop` after the last subscriber leaves
+    /// (`None`: Realtime's default).
+    pub async fn start_with(idle_stop: Option<Duration>) -> Fixture {
         log_to_test_output();
         let db = tokio::task::spawn_blocking(TestDatabase::new).await.unwrap().expect("a migrated test database");
         let anon_key = sign(&json!({"role": "anon", "iss": "supabase", "exp": now() + 86400}));
         let service_role_key = sign(&json!({"role": "service_role", "iss": "supabase", "exp": now() + 86400}));
         let verifier = Arc::new(HsVerifier { anon_key: anon_key.clone(), service_role_key: service_role_key.clone() });
-        let state = RealtimeState::start(db.url.clone(), verifier).await.expect("realtime starts");
+        let state = match idle_stop {
+            None => RealtimeState::start(db.url.clone(), verifier).await,
+            Some(idle_stop) => RealtimeState::start_with_idle_stop(db.url.clone(), verifier, idle_stop).await,
+        }
+        .expect("realtime starts");
         let app = axum::Router::new().nest("/realtime/v1", router(state.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -149,6 +159,14 @@ impl Fixture {
             .await
             .unwrap();
         (caller, user.to_string())
+    }
+
+    /// A second SQL session on the test database (synchronous commits).
+    pub async fn sql_session(&self) -> Client {
+        let (sql, connection) = tokio_postgres::connect(&self.db.url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        sql.batch_execute("set synchronous_commit = on").await.unwrap();
+        sql
     }
 
     /// Inserts a lead for `caller`; returns its id.
