@@ -251,8 +251,9 @@ impl Cpu {
     }
 }
 
-/// The backend of localbase's Realtime poller (it decodes the WAL of every
-/// mode, with or without subscribers).
+/// The walsender of localbase's Realtime slot, which decodes every change
+/// while someone subscribes. The load tool subscribes to nothing, so since
+/// the slot streams on demand there is none and the figure is absent.
 async fn realtime_pid(db: &tokio_postgres::Client) -> Option<u32> {
     let row = db
         .query_opt("select pid from pg_stat_activity where application_name = 'localbase realtime wal' limit 1", &[])
