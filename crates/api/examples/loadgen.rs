@@ -33,6 +33,10 @@
 //! as little as it can of the two cores it shares with what it measures;
 //! `--client reqwest` sends through reqwest's pooled client instead.
 //!
+//! `--subscribers N` keeps N Realtime sockets subscribed as the admin
+//! dashboard is through every mode (`loadgen/subscribers.rs`). Without it no
+//! one subscribes, and localbase's slot does not stream at all.
+//!
 //! `LOADGEN_PG_LOG=1` logs every statement's duration and CPU into the
 //! cluster's postgres.log (kept); `LOADGEN_PG_LOG=slow` only statements over
 //! 30 ms, with lock waits over 20 ms, autovacuum and checkpoints.
@@ -56,6 +60,8 @@ use anyhow::{bail, Context};
 
 #[path = "loadgen/http1.rs"]
 mod http1;
+#[path = "loadgen/subscribers.rs"]
+mod subscribers;
 use bloc_shared::ingest::IngestPayload;
 use serde_json::{json, Value};
 
@@ -86,6 +92,9 @@ struct Options {
     shared_runtime: bool,
     /// The senders' HTTP client for (a), (b) and (e).
     client: Client,
+    /// Realtime sockets subscribed as the dashboard is, through every mode
+    /// (`--subscribers N`, default 0; see [`subscribers`]).
+    subscribers: usize,
 }
 
 /// `--client`: the senders' HTTP client.
@@ -99,7 +108,7 @@ enum Client {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, warmup: WARMUP, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false, client: Client::Http1 };
+    let mut o = Options { leads: 5000, warmup: WARMUP, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false, client: Client::Http1, subscribers: 0 };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -124,16 +133,17 @@ fn options() -> anyhow::Result<Options> {
                 }
             }
             "--migrations" => o.migrations = Some(value.into()),
+            "--subscribers" => o.subscribers = value.parse().context("--subscribers")?,
             "--service-env" => {
                 let (k, v) = value.split_once('=').context("--service-env takes KEY=VALUE")?;
                 o.service_env.push((k.to_string(), v.to_string()));
             }
-            other => bail!("unknown argument {other}; use --leads N --warmup N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime --client http1|reqwest"),
+            other => bail!("unknown argument {other}; use --leads N --warmup N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime --client http1|reqwest --subscribers N"),
         }
         i += 2;
     }
-    if o.leads == 0 || o.leads > 200_000 || o.warmup > 200_000 || o.senders == 0 || o.senders > 1024 {
-        bail!("--leads must be 1..=200000, --warmup 0..=200000 and --senders 1..=1024");
+    if o.leads == 0 || o.leads > 200_000 || o.warmup > 200_000 || o.senders == 0 || o.senders > 1024 || o.subscribers > 64 {
+        bail!("--leads must be 1..=200000, --warmup 0..=200000, --senders 1..=1024 and --subscribers 0..=64");
     }
     Ok(o)
 }
@@ -703,6 +713,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("statement log: {}/…/postgres.log (kept)", base.dir().display());
     }
     warm_wal(&db).await?;
+    let subscribed = subscribers::open(base.api_url(), base.service_role_key(), o.subscribers).await?;
     let mut outcomes = Vec::new();
     if o.modes.contains('a') {
         reset(&db).await?;
@@ -793,6 +804,16 @@ async fn main() -> anyhow::Result<()> {
         match o.client { Client::Http1 => "one keep-alive HTTP/1.1 connection each", Client::Reqwest => "reqwest's pooled client" },
         if o.shared_runtime { "localbase and the service on the senders' runtime (--shared-runtime)" } else { "localbase, the service and the senders each on their own threads" }
     );
+    if o.subscribers > 0 {
+        println!(
+            "Realtime: {} subscribers as the dashboard (service-role key), {} change events received in all",
+            o.subscribers,
+            subscribed.changes.load(Ordering::Relaxed)
+        );
+    } else {
+        println!("Realtime: no subscribers, so no slot streams (--subscribers N opens dashboards' sockets)");
+    }
+    drop(subscribed);
     drop(db);
     if o.shared_runtime {
         base.stop().await;
