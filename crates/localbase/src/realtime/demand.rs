@@ -3,7 +3,7 @@
 //! to the database and streams a slot only while a tenant has subscribers.
 //!
 //! Decoding is not free: under the ingest benchmark's write load the
-//! walsender decoding every change took about a third of a core on a 2-core
+//! walsender decoding every change took about 0.3 of a core on a 2-core
 //! machine, whether anyone listened or not (docs/benchmarks.md, issue 14).
 //!
 //! The promise a join makes is kept: its reply is sent only once a slot is
