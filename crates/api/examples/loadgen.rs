@@ -24,9 +24,10 @@
 //! cluster's does (a new cluster zero-fills each 16 MB segment inside the
 //! COMMIT that first needs it); and each mode first sends `--warmup` leads
 //! (default 1,000; `--warmup 0` for none) through the same senders' path,
-//! untimed and kept, so that its connections are open and the database
-//! backends have compiled and planned the engine's functions. The warm-up's
-//! own p50/p99 is printed as a note.
+//! untimed and kept, so that its connections are open (the senders' own
+//! keep-alive connections included: the timed run reuses them) and the
+//! database backends have compiled and planned the engine's functions. The
+//! warm-up's own p50/p99 is printed as a note.
 //!
 //! The senders of (a), (b) and (e) each keep one HTTP/1.1 connection alive
 //! and write each request whole (`loadgen/http1.rs`), so the load tool takes
@@ -587,61 +588,75 @@ async fn original_route(base: &localbase::LocalBase) -> anyhow::Result<(String, 
     Ok((format!("http://127.0.0.1:{port}/api/ingest"), child))
 }
 
-async fn via_service(label: &str, url: String, o: &Options) -> Outcome {
-    match o.client {
-        Client::Http1 => via_http1(label, &url, o).await,
-        Client::Reqwest => via_reqwest(label, url, o).await,
+/// The senders of one HTTP mode: the keep-alive connections its warm-up
+/// opens and its timed run reuses, as a running deployment's senders have
+/// them (mode (c) shares its reqwest pool and (d) its database connections
+/// the same way).
+#[derive(Clone)]
+enum Senders {
+    /// Sender `task` keeps connection `task` ([`http1`]).
+    Http1 { target: Arc<http1::Target>, connections: Arc<Vec<tokio::sync::Mutex<http1::Connection>>> },
+    /// reqwest's pooled client (`--client reqwest`).
+    Reqwest { url: String, client: reqwest::Client },
+}
+
+impl Senders {
+    fn new(url: &str, o: &Options) -> Senders {
+        match o.client {
+            Client::Http1 => {
+                let target = match http1::Target::new(url, &[("Content-Type", "application/json"), ("X-Webhook-Secret", SECRET)]) {
+                    Ok(target) => Arc::new(target),
+                    Err(e) => panic!("the ingest URL {url}: {e}"),
+                };
+                let connections = (0..o.senders).map(|_| tokio::sync::Mutex::new(http1::Connection::new(target.addr))).collect();
+                Senders::Http1 { target, connections: Arc::new(connections) }
+            }
+            Client::Reqwest => Senders::Reqwest {
+                url: url.to_string(),
+                client: reqwest::Client::builder().pool_max_idle_per_host(o.senders).build().unwrap_or_default(),
+            },
+        }
     }
 }
 
-/// The senders on [`http1`]: sender `task` keeps connection `task`.
-async fn via_http1(label: &str, url: &str, o: &Options) -> Outcome {
-    let target = match http1::Target::new(url, &[("Content-Type", "application/json"), ("X-Webhook-Secret", SECRET)]) {
-        Ok(target) => Arc::new(target),
-        Err(e) => panic!("the ingest URL {url}: {e}"),
-    };
-    let connections: Arc<Vec<tokio::sync::Mutex<http1::Connection>>> =
-        Arc::new((0..o.senders).map(|_| tokio::sync::Mutex::new(http1::Connection::new(target.addr))).collect());
-    fire(label, o.leads, o.senders, move |task, i| {
-        let target = target.clone();
-        let connections = connections.clone();
-        async move {
-            let mut connection = connections[task].lock().await;
-            match connection.post(&target, row(i).as_bytes()).await {
-                Ok(status) if (200..300).contains(&status) => Ok(()),
-                Ok(status) => Err(format!("http {status}")),
-                Err(e) => Err(format!("send: {e}")),
+async fn via_service(label: &str, senders: Senders, o: &Options) -> Outcome {
+    match senders {
+        Senders::Http1 { target, connections } => fire(label, o.leads, o.senders, move |task, i| {
+            let target = target.clone();
+            let connections = connections.clone();
+            async move {
+                let mut connection = connections[task].lock().await;
+                match connection.post(&target, row(i).as_bytes()).await {
+                    Ok(status) if (200..300).contains(&status) => Ok(()),
+                    Ok(status) => Err(format!("http {status}")),
+                    Err(e) => Err(format!("send: {e}")),
+                }
             }
-        }
-    })
-    .await
-}
-
-/// The senders on reqwest's pooled client (`--client reqwest`).
-async fn via_reqwest(label: &str, url: String, o: &Options) -> Outcome {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(o.senders).build().unwrap_or_default();
-    fire(label, o.leads, o.senders, move |_, i| {
-        let client = client.clone();
-        let url = url.clone();
-        async move {
-            let response = client
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .header("X-Webhook-Secret", SECRET)
-                .body(row(i))
-                .send()
-                .await
-                .map_err(|e| format!("send: {}", e.without_url()))?;
-            let status = response.status().as_u16();
-            let _ = response.bytes().await;
-            if (200..300).contains(&status) {
-                Ok(())
-            } else {
-                Err(format!("http {status}"))
+        })
+        .await,
+        Senders::Reqwest { url, client } => fire(label, o.leads, o.senders, move |_, i| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let response = client
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .header("X-Webhook-Secret", SECRET)
+                    .body(row(i))
+                    .send()
+                    .await
+                    .map_err(|e| format!("send: {}", e.without_url()))?;
+                let status = response.status().as_u16();
+                let _ = response.bytes().await;
+                if (200..300).contains(&status) {
+                    Ok(())
+                } else {
+                    Err(format!("http {status}"))
+                }
             }
-        }
-    })
-    .await
+        })
+        .await,
+    }
 }
 
 /// The allocator of the binaries it stands in for (bloc-api, localbase).
@@ -718,10 +733,11 @@ async fn main() -> anyhow::Result<()> {
     if o.modes.contains('a') {
         reset(&db).await?;
         let url = service(&base, true, &o.service_env, o.shared_runtime).await?;
-        let warm = warm_up(&db, &o, |w| { let url = url.clone(); async move { via_service("(a)", url, &w).await } }).await?;
+        let senders = Senders::new(&url, &o);
+        let warm = warm_up(&db, &o, |w| { let senders = senders.clone(); async move { via_service("(a)", senders, &w).await } }).await?;
         let (calls_before, leads_before) = batch_sizes(&url).await.unwrap_or_default();
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
-        let mut out = via_service("(a) service, batching on", url.clone(), &o).await;
+        let mut out = via_service("(a) service, batching on", senders, &o).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         if let Some((calls, leads)) = batch_sizes(&url).await {
             let (calls, leads) = (calls - calls_before, leads - leads_before);
@@ -732,9 +748,10 @@ async fn main() -> anyhow::Result<()> {
     if o.modes.contains('b') {
         reset(&db).await?;
         let url = service(&base, false, &o.service_env, o.shared_runtime).await?;
-        let warm = warm_up(&db, &o, |w| { let url = url.clone(); async move { via_service("(b)", url, &w).await } }).await?;
+        let senders = Senders::new(&url, &o);
+        let warm = warm_up(&db, &o, |w| { let senders = senders.clone(); async move { via_service("(b)", senders, &w).await } }).await?;
         let before = Cpu::now(pm, None, realtime_pid(&db).await);
-        let mut out = via_service("(b) service, batching off", url, &o).await;
+        let mut out = via_service("(b) service, batching off", senders, &o).await;
         out.notes.push(Cpu::now(pm, None, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         finish(&db, &o, out, warm, &mut outcomes).await?;
     }
@@ -771,9 +788,10 @@ async fn main() -> anyhow::Result<()> {
         reset(&db).await?;
         let (url, child) = original_route(&base).await?;
         let node = child.id();
-        let warm = warm_up(&db, &o, |w| { let url = url.clone(); async move { via_service("(e)", url, &w).await } }).await?;
+        let senders = Senders::new(&url, &o);
+        let warm = warm_up(&db, &o, |w| { let senders = senders.clone(); async move { via_service("(e)", senders, &w).await } }).await?;
         let before = Cpu::now(pm, node, realtime_pid(&db).await);
-        let mut out = via_service("(e) original design: Node route, REST duplicate lookup + ingest_lead per lead", url, &o).await;
+        let mut out = via_service("(e) original design: Node route, REST duplicate lookup + ingest_lead per lead", senders, &o).await;
         out.notes.push(Cpu::now(pm, node, realtime_pid(&db).await).since(&before).summary(out.elapsed));
         drop(child);
         finish(&db, &o, out, warm, &mut outcomes).await?;
