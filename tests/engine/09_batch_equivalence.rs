@@ -472,3 +472,24 @@ fn keyed_items_replays_and_reused_keys_match_lead_by_lead() {
     assert!(answers.iter().any(|a| a["replayed"] == true), "seed {seed}: the scenario must replay");
     assert!(answers.iter().any(|a| a["error"] == "idempotency_key_reused"), "seed {seed}: and reuse a key");
 }
+
+#[test]
+fn callers_covering_a_state_filling_up_inside_a_batch_hand_over_as_lead_by_lead() {
+    // The batch meets the callers covering a lead's state first (…004400)
+    // and all callers only when none of those is in tier 1: here they pause,
+    // fill up and reach their limits inside large batches, beside callers
+    // covering no state, so one batch decides items in tiers 1, 2 and 4.
+    let k = Knobs {
+        callers: (8, 16),
+        limits: &[1, 2, 4, 8],
+        weights: &[1, 2, 3],
+        paused: 0.3,
+        batches: 4,
+        batch_size: (40, 120),
+        ..knobs()
+    };
+    let (seed, answers) = run(11, &k);
+    for tier in [1, 2, 4] {
+        assert!(answers.iter().any(|a| a["tier"] == tier), "seed {seed}: some lead must be decided in tier {tier}");
+    }
+}
