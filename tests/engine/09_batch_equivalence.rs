@@ -475,10 +475,10 @@ fn keyed_items_replays_and_reused_keys_match_lead_by_lead() {
 
 #[test]
 fn callers_covering_a_state_filling_up_inside_a_batch_hand_over_as_lead_by_lead() {
-    // The batch meets the callers covering a lead's state first (…004400)
-    // and all callers only when none of those is in tier 1: here they pause,
-    // fill up and reach their limits inside large batches, beside callers
-    // covering no state, so one batch decides items in tiers 1, 2 and 4.
+    // The callers covering a lead's state pause, fill up and reach their
+    // limits inside large batches, beside callers covering no state, so one
+    // batch decides items in tiers 1, 2 and 4 and moves callers between
+    // them as it goes.
     let k = Knobs {
         callers: (8, 16),
         limits: &[1, 2, 4, 8],
