@@ -34,6 +34,9 @@
 //! as little as it can of the two cores it shares with what it measures;
 //! `--client reqwest` sends through reqwest's pooled client instead.
 //!
+//! `--callers N` seeds N callers (default 20), each covering one of seven
+//! states; the leads come from those seven and one no caller covers.
+//!
 //! `--subscribers N` keeps N Realtime sockets subscribed as the admin
 //! dashboard is through every mode (`loadgen/subscribers.rs`). Without it no
 //! one subscribes, and localbase's slot does not stream at all.
@@ -96,6 +99,9 @@ struct Options {
     /// Realtime sockets subscribed as the dashboard is, through every mode
     /// (`--subscribers N`, default 0; see [`subscribers`]).
     subscribers: usize,
+    /// Callers seeded, each covering one of seven states (`--callers N`,
+    /// default 20).
+    callers: usize,
 }
 
 /// `--client`: the senders' HTTP client.
@@ -109,7 +115,7 @@ enum Client {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { leads: 5000, warmup: WARMUP, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false, client: Client::Http1, subscribers: 0 };
+    let mut o = Options { leads: 5000, warmup: WARMUP, senders: 256, db_batch: 256, db_connections: 2, modes: "abcde".into(), service_env: Vec::new(), migrations: None, shared_runtime: false, client: Client::Http1, subscribers: 0, callers: 20 };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -135,16 +141,19 @@ fn options() -> anyhow::Result<Options> {
             }
             "--migrations" => o.migrations = Some(value.into()),
             "--subscribers" => o.subscribers = value.parse().context("--subscribers")?,
+            "--callers" => o.callers = value.parse().context("--callers")?,
             "--service-env" => {
                 let (k, v) = value.split_once('=').context("--service-env takes KEY=VALUE")?;
                 o.service_env.push((k.to_string(), v.to_string()));
             }
-            other => bail!("unknown argument {other}; use --leads N --warmup N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime --client http1|reqwest --subscribers N"),
+            other => bail!("unknown argument {other}; use --leads N --warmup N --senders C --db-batch B --db-connections K --modes abcde --service-env KEY=VALUE --migrations DIR --shared-runtime --client http1|reqwest --subscribers N --callers N"),
         }
         i += 2;
     }
-    if o.leads == 0 || o.leads > 200_000 || o.warmup > 200_000 || o.senders == 0 || o.senders > 1024 || o.subscribers > 64 {
-        bail!("--leads must be 1..=200000, --warmup 0..=200000, --senders 1..=1024 and --subscribers 0..=64");
+    if o.leads == 0 || o.leads > 200_000 || o.warmup > 200_000 || o.senders == 0 || o.senders > 1024 || o.subscribers > 64
+        || o.callers == 0 || o.callers > 1000
+    {
+        bail!("--leads must be 1..=200000, --warmup 0..=200000, --senders 1..=1024, --subscribers 0..=64 and --callers 1..=1000");
     }
     Ok(o)
 }
@@ -695,13 +704,21 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(connection);
     let fsync: String = db.query_one("show fsync", &[]).await?.get(0);
     let sync_commit: String = db.query_one("show synchronous_commit", &[]).await?.get(0);
-    db.batch_execute(
+    let callers = i32::try_from(o.callers)?;
+    db.execute(
         "insert into public.callers (name, assigned_states, languages, daily_lead_limit)
          select 'Caller ' || g, array[(array['MH','KA','TN','DL','UP','GJ','WB'])[1 + g % 7]], '{}', 1000000
-           from generate_series(1, 20) g;",
+           from generate_series(1, $1::int) g",
+        &[&callers],
     )
     .await?;
-    eprintln!("localbase {} (fsync={fsync}, synchronous_commit={sync_commit}); {} leads, {} senders", base.api_url(), o.leads, o.senders);
+    eprintln!(
+        "localbase {} (fsync={fsync}, synchronous_commit={sync_commit}); {} leads, {} senders, {} callers",
+        base.api_url(),
+        o.leads,
+        o.senders,
+        o.callers
+    );
 
     let pm = postmaster(base.dir());
     // LOADGEN_PG_LOG=1: every statement's duration and CPU (including those
