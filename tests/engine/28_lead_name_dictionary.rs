@@ -5,19 +5,13 @@
 //! and called on the same data), the triggers keep every name a lead holds,
 //! `engine.prune_lead_names()` drops names no lead holds and gives up
 //! without loss while a writer holds the leads, and no API role reaches any
-//! of it but service_role, whose ingest RPCs add the names of the leads they
-//! create before the assignment lock (…4500) without deadlocking on each
-//! other. The job's schedule is tested in 16_pg_cron.rs.
+//! of it. The job's schedule is tested in 16_pg_cron.rs.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
-
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::{as_role, phone, sqlstate, Caller, Db};
 
@@ -352,133 +346,5 @@ fn no_api_role_may_read_the_dictionary_or_call_its_functions() {
                 .get(0);
             assert!(!may, "{role} has no EXECUTE on {function}");
         }
-        // The ingest RPCs run as service_role (security invoker) and add
-        // their names through this definer before the assignment lock.
-        let may: bool = db
-            .client
-            .query_one("select has_function_privilege($1, 'engine.add_lead_names(text[])', 'execute')", &[&role])
-            .unwrap()
-            .get(0);
-        assert_eq!(may, role == "service_role", "{role}: EXECUTE on engine.add_lead_names");
     }
-}
-
-/// Waits until `sessions` sessions wait for an advisory lock (here, the
-/// assignment lock held by the test).
-fn wait_for_sessions_waiting_on_the_assignment_lock(db: &mut Db, sessions: i64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let waiting = db.scalar_i64(
-            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and wait_event = 'advisory'",
-        );
-        if waiting >= sessions {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{waiting} of {sessions} sessions reached the assignment lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Whether adding `name` to the dictionary from a new session waits on an
-/// entry another transaction has added and not yet committed (the attempt
-/// is rolled back either way).
-fn adding_waits_on_an_uncommitted_entry(db: &Db, name: &str) -> bool {
-    let mut session = db.connect();
-    let mut tx = session.transaction().unwrap();
-    tx.batch_execute("set local lock_timeout = '300ms'").unwrap();
-    let added = tx.execute("insert into engine.lead_names (name) values ($1) on conflict do nothing", &[&name]);
-    match sqlstate(added).as_str() {
-        "ok (no error)" => false,
-        "55P03" => true,
-        other => panic!("adding {name}: {other}"),
-    }
-}
-
-#[test]
-fn ingest_adds_the_names_of_the_leads_it_creates_before_it_waits_for_the_assignment_lock() {
-    let mut db = Db::new();
-    db.add_caller(Caller::named("Asha").limit(1000));
-    db.ingest(json!({"name": "Stored Name", "phone": phone(1)}));
-    let mut holder = db.connect();
-    let mut lock = holder.transaction().unwrap();
-    lock.execute("select engine.lock_assignments()", &[]).unwrap();
-    let url = db.db.url.clone();
-    let batch = std::thread::spawn(move || {
-        let mut client = Client::connect(&url, NoTls).unwrap();
-        let items = json!([
-            {"name": "Batch Name", "phone": phone(2)},
-            {"name": "Duplicate Name", "phone": phone(1)},
-            {"name": "  Repeat Name ", "phone": phone(3)},
-            {"name": "Second Occurrence", "phone": phone(3)},
-        ]);
-        client.query_one("select ingest_leads($1)", &[&items]).unwrap().get::<_, Value>(0)
-    });
-    let url = db.db.url.clone();
-    let lone = std::thread::spawn(move || {
-        let mut client = Client::connect(&url, NoTls).unwrap();
-        let item = json!({"name": "Lone Name", "phone": phone(4)});
-        client.query_one("select ingest_lead($1)", &[&item]).unwrap().get::<_, Value>(0)
-    });
-    wait_for_sessions_waiting_on_the_assignment_lock(&mut db, 2);
-
-    let names = ["Batch Name", "Repeat Name", "Lone Name", "Duplicate Name", "Second Occurrence"];
-    let waits: Vec<bool> = names.iter().map(|name| adding_waits_on_an_uncommitted_entry(&db, name)).collect();
-    lock.commit().unwrap();
-    let batch = batch.join().unwrap();
-    let lone = lone.join().unwrap();
-
-    assert_eq!(waits, [true, true, true, false, false], "added before the lock: {names:?}");
-    let statuses: Vec<&str> = batch.as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["assigned", "duplicate", "assigned", "duplicate"]);
-    assert_eq!(lone["status"], "assigned");
-    let names = dictionary(&mut db);
-    assert_eq!(names, held(&mut db), "no name no lead holds: {names:?}");
-    assert!(names.contains("Repeat Name") && names.contains("Lone Name"), "{names:?}");
-}
-
-#[test]
-fn batches_and_lone_leads_adding_the_same_new_names_at_once_never_deadlock() {
-    const SESSIONS: usize = 4;
-    const ROUNDS: u32 = 12;
-    const NAMES: u32 = 6;
-    let mut db = Db::new();
-    db.add_caller(Caller::named("Asha").limit(100_000));
-    let start = Arc::new(Barrier::new(SESSIONS));
-    let sessions: Vec<_> = (0..SESSIONS as u32)
-        .map(|session| {
-            let url = db.db.url.clone();
-            let start = start.clone();
-            std::thread::spawn(move || {
-                let mut client = Client::connect(&url, NoTls).unwrap();
-                let mut failures = Vec::new();
-                for round in 0..ROUNDS {
-                    // Every session, every round: the same new names, each
-                    // with a phone of its own; even sessions in one batch,
-                    // odd ones lead by lead in the opposite order.
-                    let lead = |n: u32| {
-                        json!({"name": format!("Shared {round}-{n}"), "phone": phone(10_000 + round * 100 + session * 10 + n)})
-                    };
-                    start.wait();
-                    if session % 2 == 0 {
-                        let items: Vec<Value> = (0..NAMES).map(lead).collect();
-                        if let Err(e) = client.query_one("select ingest_leads($1)", &[&json!(items)]) {
-                            failures.push(sqlstate(Err::<(), _>(e)));
-                        }
-                    } else {
-                        for n in (0..NAMES).rev() {
-                            if let Err(e) = client.query_one("select ingest_lead($1)", &[&lead(n)]) {
-                                failures.push(sqlstate(Err::<(), _>(e)));
-                            }
-                        }
-                    }
-                }
-                failures
-            })
-        })
-        .collect();
-    let failures: Vec<String> = sessions.into_iter().flat_map(|s| s.join().unwrap()).collect();
-
-    assert_eq!(failures, Vec::<String>::new(), "no call failed (40P01 is a deadlock)");
-    assert_eq!(db.scalar_i64("select count(*) from leads"), (SESSIONS as u32 * ROUNDS * NAMES) as i64);
-    assert_eq!(dictionary(&mut db), held(&mut db));
 }
