@@ -16,13 +16,15 @@
 #       indexes and triggers, `done` the return to `ingest_leads`), the
 #       handoff (from the
 #       function's return to the next batch's lock: PostgREST's answer and
-#       COMMIT, the WAL flush, the next backend waking) and the turn.
+#       COMMIT, the WAL flush, the next backend waking) and the turn; and
+#       the same for the slowest turn of those, to see which step a tail
+#       comes from.
 #
 # A run:
 #   tests/bench/lock_turn.sh instrument supabase/migrations /tmp/lock-turn
 #   LOADGEN_PG_LOG=slow target/release/examples/loadgen --migrations \
 #     /tmp/lock-turn/migrations --leads 10000 --senders 256 --modes a
-#   tests/bench/lock_turn.sh report /tmp/bloc-loadgen-*/…/postgres.log
+#   tests/bench/lock_turn.sh report /tmp/bloc-loadgen-*/db/postgres.log
 set -euo pipefail
 
 # function|step|a line that starts the step, as a grep -F pattern (unique in the function)
@@ -113,17 +115,19 @@ case "${1:-}" in
           first = batches - last; if (first < 1) first = 1
           for (i = first; i < batches; i++) {
             b = order[i]; c = order[i + 1]
+            if (lock[c] - lock[b] > slowest_turn) { slowest_turn = lock[c] - lock[b]; slowest = i }
             for (s = 1; s < n; s++) d[s] = d[s] " " (t[b, step[s + 1]] - t[b, step[s]]) * 1000
             handoff = handoff " " (lock[c] - t[b, "returned"]) * 1000
             turn = turn " " (lock[c] - lock[b]) * 1000
             prelock = prelock " " (t[b, "looked_up"] - t[b, "start"]) * 1000
             count++
           }
-          printf "%d batches\n| step | median ms | mean ms |\n|---|---:|---:|\n", count
-          for (s = 1; s < n; s++) { m = split(d[s], v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| %s | %.2f | %.2f |\n", step[s], median(d[s]), sum / m }
-          m = split(handoff, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| handoff: returned → next batch locked | %.2f | %.2f |\n", median(handoff), sum / m
-          m = split(turn, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| **turn**: locked → next batch locked | %.2f | %.2f |\n", median(turn), sum / m
-          m = split(prelock, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| before the lock: start → looked_up (overlaps the turn before) | %.2f | %.2f |\n", median(prelock), sum / m
+          b = order[slowest]; c = order[slowest + 1]
+          printf "%d batches\n| step | median ms | mean ms | slowest turn ms |\n|---|---:|---:|---:|\n", count
+          for (s = 1; s < n; s++) { m = split(d[s], v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| %s | %.2f | %.2f | %.2f |\n", step[s], median(d[s]), sum / m, (t[b, step[s + 1]] - t[b, step[s]]) * 1000 }
+          m = split(handoff, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| handoff: returned → next batch locked | %.2f | %.2f | %.2f |\n", median(handoff), sum / m, (lock[c] - t[b, "returned"]) * 1000
+          m = split(turn, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| **turn**: locked → next batch locked | %.2f | %.2f | %.2f |\n", median(turn), sum / m, slowest_turn * 1000
+          m = split(prelock, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| before the lock: start → looked_up (overlaps the turn before) | %.2f | %.2f | %.2f |\n", median(prelock), sum / m, (t[b, "looked_up"] - t[b, "start"]) * 1000
         }'
     ;;
   *) echo "usage: $0 instrument MIGRATIONS_DIR OUT_DIR | report POSTGRES_LOG [BATCHES]" >&2; exit 2 ;;
