@@ -14,11 +14,10 @@
 #       median and mean of each step under the lock (a step runs from its
 #       line to the next step's: `insert_leads` is the lead insert with its
 #       indexes and triggers, `done` the return to `ingest_leads`), the
-#       handoff (from the
-#       function's return to the next batch's lock: PostgREST's answer and
-#       COMMIT, the WAL flush, the next backend waking) and the turn; and
-#       the same for the slowest turn of those, to see which step a tail
-#       comes from.
+#       handoff (from the function's return to the next batch's lock:
+#       PostgREST's answer and COMMIT, the WAL flush, the next backend
+#       waking) and the turn; and the same for the slowest turn of those,
+#       to see which step a tail comes from.
 #
 # A run:
 #   tests/bench/lock_turn.sh instrument supabase/migrations /tmp/lock-turn
@@ -78,13 +77,16 @@ instrument() { # FUNCTION: its newest definition with a marker before each step'
 case "${1:-}" in
   instrument)
     [ $# = 3 ] || { echo "usage: $0 instrument MIGRATIONS_DIR OUT_DIR" >&2; exit 2; }
-    rm -rf "$3" && mkdir -p "$3/migrations" && cp "$2"/*.sql "$3/migrations/"
-    {
+    batch=$(newest_definition "$2" engine.ingest_batch)
+    leads=$(newest_definition "$2" public.ingest_leads)
+    markers=$(
       echo "-- lock_turn.sh: the ingest functions with a log line before each step (a benchmark only)."
-      instrument "$(newest_definition "$2" engine.ingest_batch)" engine.ingest_batch
+      instrument "$batch" engine.ingest_batch
       echo
-      instrument "$(newest_definition "$2" public.ingest_leads)" public.ingest_leads
-    } > "$3/migrations/29991231000000_lock_turn_markers.sql"
+      instrument "$leads" public.ingest_leads
+    )
+    rm -rf "$3" && mkdir -p "$3/migrations" && cp "$2"/*.sql "$3/migrations/"
+    printf '%s\n' "$markers" > "$3/migrations/29991231000000_lock_turn_markers.sql"
     echo "$3/migrations"
     ;;
   report)
