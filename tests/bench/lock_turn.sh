@@ -106,30 +106,41 @@ case "${1:-}" in
           for (k in at) { split(k, key, SUBSEP); if (key[1] == $1) { t[b, key[2]] = at[k]; delete at[k] } }
           delete open[$1]
         }
+        # Row r of batch b (whose lock c took next): steps 1 .. n-1, then the
+        # handoff, the turn and the part before the lock.
+        function measure(b, c, out,   s) {
+          for (s = 1; s < n; s++) out[s] = (t[b, step[s + 1]] - t[b, step[s]]) * 1000
+          out[n] = (lock[c] - t[b, "returned"]) * 1000
+          out[n + 1] = (lock[c] - lock[b]) * 1000
+          out[n + 2] = (t[b, "looked_up"] - t[b, "start"]) * 1000
+        }
+        function mean(list,   m, v, k, sum) {
+          m = split(list, v, " ")
+          for (k = 1; k <= m; k++) sum += v[k]
+          return sum / m
+        }
         END {
           if (batches < 2) {
             print "lock_turn.sh: fewer than two instrumented batches in the log (run loadgen on the migrations `instrument` wrote)" > "/dev/stderr"
             exit 1
           }
           n = split(steps, step, " ")
+          for (s = 1; s < n; s++) label[s] = step[s]
+          label[n] = "handoff: returned → next batch locked"
+          label[n + 1] = "**turn**: locked → next batch locked"
+          label[n + 2] = "before the lock: start → looked_up (overlaps the turn before)"
           for (i = 1; i <= batches; i++) order[i] = i
           for (i = 2; i <= batches; i++) { x = order[i]; for (j = i - 1; j >= 1 && lock[order[j]] > lock[x]; j--) order[j + 1] = order[j]; order[j + 1] = x }
           first = batches - last; if (first < 1) first = 1
           for (i = first; i < batches; i++) {
-            b = order[i]; c = order[i + 1]
-            if (lock[c] - lock[b] > slowest_turn) { slowest_turn = lock[c] - lock[b]; slowest = i }
-            for (s = 1; s < n; s++) d[s] = d[s] " " (t[b, step[s + 1]] - t[b, step[s]]) * 1000
-            handoff = handoff " " (lock[c] - t[b, "returned"]) * 1000
-            turn = turn " " (lock[c] - lock[b]) * 1000
-            prelock = prelock " " (t[b, "looked_up"] - t[b, "start"]) * 1000
+            measure(order[i], order[i + 1], row)
+            for (r = 1; r <= n + 2; r++) column[r] = column[r] " " row[r]
+            if (row[n + 1] > slowest_turn) { slowest_turn = row[n + 1]; slowest = i }
             count++
           }
-          b = order[slowest]; c = order[slowest + 1]
+          measure(order[slowest], order[slowest + 1], worst)
           printf "%d batches\n| step | median ms | mean ms | slowest turn ms |\n|---|---:|---:|---:|\n", count
-          for (s = 1; s < n; s++) { m = split(d[s], v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| %s | %.2f | %.2f | %.2f |\n", step[s], median(d[s]), sum / m, (t[b, step[s + 1]] - t[b, step[s]]) * 1000 }
-          m = split(handoff, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| handoff: returned → next batch locked | %.2f | %.2f | %.2f |\n", median(handoff), sum / m, (lock[c] - t[b, "returned"]) * 1000
-          m = split(turn, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| **turn**: locked → next batch locked | %.2f | %.2f | %.2f |\n", median(turn), sum / m, slowest_turn * 1000
-          m = split(prelock, v, " "); sum = 0; for (k = 1; k <= m; k++) sum += v[k]; printf "| before the lock: start → looked_up (overlaps the turn before) | %.2f | %.2f | %.2f |\n", median(prelock), sum / m, (t[b, "looked_up"] - t[b, "start"]) * 1000
+          for (r = 1; r <= n + 2; r++) printf "| %s | %.2f | %.2f | %.2f |\n", label[r], median(column[r]), mean(column[r]), worst[r]
         }'
     ;;
   *) echo "usage: $0 instrument MIGRATIONS_DIR OUT_DIR | report POSTGRES_LOG [BATCHES]" >&2; exit 2 ;;
