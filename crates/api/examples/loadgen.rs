@@ -694,6 +694,20 @@ async fn main() -> anyhow::Result<()> {
         .thread_name("localbase")
         .enable_all()
         .build()?;
+    // Shut down in the background whatever happened: a runtime dropped in
+    // here would panic, and the panic would hide the run's error.
+    let result = run(o, dir, config, &localbase_runtime).await;
+    localbase_runtime.shutdown_background();
+    result
+}
+
+/// Everything after the set-up: localbase, the seed, each mode, the report.
+async fn run(
+    o: Options,
+    dir: tempfile::TempDir,
+    config: localbase::Config,
+    localbase_runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
     let base = if o.shared_runtime {
         localbase::LocalBase::start(config).await
     } else {
@@ -855,7 +869,6 @@ async fn main() -> anyhow::Result<()> {
     } else {
         localbase_runtime.spawn(base.stop()).await?;
     }
-    localbase_runtime.shutdown_background();
     if std::env::var("LOADGEN_PG_LOG").is_ok_and(|v| v == "1" || v == "slow") {
         let _ = dir.keep();
     }
