@@ -430,12 +430,42 @@ fn render_data(change: &Change) -> String {
     out.push_str(&change.table.columns_json);
     if let Some(record) = &change.record {
         out.push_str(r#","record":"#);
-        out.push_str(&Value::Object(record.clone()).to_string());
+        push_object(&mut out, record);
     }
     if let Some(old) = &change.old_record {
         out.push_str(r#","old_record":"#);
-        out.push_str(&Value::Object(old.clone()).to_string());
+        push_object(&mut out, old);
     }
     out.push_str(r#","errors":null}"#);
     out
+}
+
+/// Appends `map` as compact JSON, as `Value::Object(map).to_string()` would
+/// write it, without copying the map first (every event's record went
+/// through a clone of its whole tree, `candidates` included). A map of JSON
+/// values always serializes; `null` stands in should that ever change.
+fn push_object(out: &mut String, map: &Map<String, Value>) {
+    match serde_json::to_string(map) {
+        Ok(text) => out.push_str(&text),
+        Err(_) => out.push_str("null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_written_as_the_value_it_holds_would_write_itself() {
+        let record = serde_json::json!({
+            "id": 7,
+            "name": "Ravi \"R\" Kumar\n",
+            "candidates": [{"caller_id": 1, "load": 0.5, "states": ["MH", "KA"]}, {"caller_id": 2, "paused": null}],
+            "metadata": {},
+        });
+        let Value::Object(map) = record.clone() else { unreachable!("an object literal") };
+        let mut out = String::from("x");
+        push_object(&mut out, &map);
+        assert_eq!(out, format!("x{record}"));
+    }
 }
